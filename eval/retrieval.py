@@ -1,0 +1,45 @@
+"""Retrieval metrics: does a retrieved passage hold a gold evidence quote, and how high?"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from eval.dataset import Question
+from index.records import Passage
+
+
+def holds_evidence(passage: Passage, question: Question) -> bool:
+    return any(e.doc_id == passage.doc_id and e.quote in passage.text for e in question.evidence)
+
+
+@dataclass(frozen=True)
+class RetrievalScores:
+    questions: int
+    hit_at_1: float
+    hit_at_5: float
+    mrr_at_10: float
+    evidence_recall: float  # share of all gold quotes found in the top k
+
+
+def first_hit(passages: list[Passage], question: Question) -> int | None:
+    return next((p.rank for p in passages if holds_evidence(p, question)), None)
+
+
+def score(search: Callable[[str, int], list[Passage]], questions: list[Question], k: int = 5
+          ) -> RetrievalScores:
+    """Scores over the answerable, self-contained questions (follow-ups need their history)."""
+    asked = [q for q in questions if not q.unanswerable and q.evidence and not q.history]
+    hits1 = hits5 = 0
+    rr = recall = 0.0
+    for q in asked:
+        passages = search(q.question, max(10, k))
+        rank = first_hit(passages, q)
+        hits1 += rank == 1
+        hits5 += rank is not None and rank <= 5
+        rr += 1.0 / rank if rank else 0.0
+        top = passages[:k]
+        found = sum(any(e.doc_id == p.doc_id and e.quote in p.text for p in top) for e in q.evidence)
+        recall += found / len(q.evidence)
+    n = max(len(asked), 1)
+    return RetrievalScores(len(asked), hits1 / n, hits5 / n, rr / n, recall / n)

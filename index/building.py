@@ -1,0 +1,172 @@
+"""Write path: cut documents into sentences and chunks, embed them, store them, refresh derived files.
+
+Only documents whose text or recipe changed are embedded; an unchanged corpus does no model work.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from index import derived, manifest
+from index.chunking import chunk_sentences
+from index.embedding import Embedder
+from index.errors import InvalidInput
+from index.loading import Skipped, make_document, read_folder
+from index.manifest import check_model
+from index.records import Document
+from index.sentences import split_sentences
+from index.snapshot import INDEX_DIR, store_at
+from index.store import Prepared, Store, content_hash
+
+log = logging.getLogger(__name__)
+
+PIPELINE_VERSION = 1  # bump when cleaning, sentence or chunking rules change: every document is redone
+
+
+@dataclass(frozen=True)
+class ChunkParams:
+    chunk_tokens: int = 200
+    overlap_tokens: int = 48
+
+    def __post_init__(self) -> None:
+        if self.chunk_tokens < 16:
+            raise InvalidInput(f"chunk_tokens must be at least 16, got {self.chunk_tokens}")
+        if not 0 <= self.overlap_tokens < self.chunk_tokens:
+            raise InvalidInput(f"overlap_tokens must be from 0 to chunk_tokens-1, got {self.overlap_tokens}")
+
+    def recipe(self, model: str) -> str:
+        return f"{model}|{self.chunk_tokens}|{self.overlap_tokens}|v{PIPELINE_VERSION}"
+
+
+@dataclass
+class BuildReport:
+    documents: int = 0
+    chunks: int = 0
+    sentences: int = 0
+    added: list[str] = field(default_factory=list)
+    updated: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+    unchanged: int = 0
+    skipped: list[Skipped] = field(default_factory=list)
+    embedded: int = 0  # texts sent through the model
+    seconds: float = 0.0
+
+
+def prepare(docs: list[Document], embedder: Embedder, params: ChunkParams, progress: bool = False
+            ) -> list[Prepared]:
+    """Sentences, chunks and all their vectors for `docs`, embedded in one pass."""
+    if params.chunk_tokens > embedder.max_tokens:
+        raise InvalidInput(f"chunk_tokens {params.chunk_tokens} exceeds what {embedder.name} reads "
+                           f"({embedder.max_tokens} tokens)")
+    cut = []
+    for doc in docs:
+        sents = split_sentences(doc.doc_id, doc.text, doc.content, embedder.count_tokens, params.chunk_tokens)
+        chunks = chunk_sentences(doc.doc_id, doc.title, doc.text, sents, embedder.count_tokens,
+                                 params.chunk_tokens, params.overlap_tokens)
+        cut.append((doc, chunks, sents))
+    texts = [c.text for _, chunks, _ in cut for c in chunks] + [s.text for _, _, sents in cut for s in sents]
+    vecs = embedder.encode(texts, progress=progress)
+    n_chunks = sum(len(chunks) for _, chunks, _ in cut)
+    chunk_vecs, sent_vecs = vecs[:n_chunks], vecs[n_chunks:]
+    out, ci, si = [], 0, 0
+    for doc, chunks, sents in cut:
+        out.append(Prepared(doc, chunks, chunk_vecs[ci:ci + len(chunks)], sents, sent_vecs[si:si + len(sents)]))
+        ci += len(chunks)
+        si += len(sents)
+    return out
+
+
+def _open_store(data_dir: Path, embedder: Embedder, force: bool) -> Store:
+    store = store_at(data_dir).create()
+    meta = store.meta()
+    if "model" in meta and not force:
+        check_model(meta["model"], int(meta["dim"]), embedder.name, None, Path(data_dir))
+    return store
+
+
+def _commit(store: Store, prepared: list[Prepared], removed: list[str], embedder: Embedder, recipe: str) -> None:
+    with store.transaction() as db:
+        for doc_id in removed:
+            Store.remove(db, doc_id)
+        for item in prepared:
+            Store.put(db, item, recipe)
+        if prepared:
+            Store.set_meta(db, model=embedder.name, dim=str(embedder.dim))
+
+
+def refresh(store: Store, data_dir: Path) -> None:
+    """Bring FAISS and BM25 files in line with SQLite (nothing to do when they already are)."""
+    folder = Path(data_dir) / INDEX_DIR
+    current = manifest.load(folder)
+    if "model" in store.meta() and (current is None or current.fingerprint != store.fingerprint()):
+        derived.write(store, folder)
+
+
+def sync_folder(data_dir: Path, folder: Path, embedder: Embedder, params: ChunkParams,
+                force: bool = False, progress: bool = True) -> BuildReport:
+    """Make the index mirror `folder`: new and changed files are embedded, files gone from it are
+    removed, unchanged ones are left alone. Documents added over the API are kept."""
+    started = time.perf_counter()
+    report = BuildReport()
+    docs: list[Document] = []
+    for item in read_folder(Path(folder)):
+        (report.skipped if isinstance(item, Skipped) else docs).append(item)
+    store = _open_store(data_dir, embedder, force)
+    recipe = params.recipe(embedder.name)
+    states = store.states()
+    todo = []
+    for doc in docs:
+        if not doc.content:
+            report.skipped.append(Skipped(Path(doc.source), "no article text found in it"))
+            continue
+        state = states.get(doc.doc_id)
+        if state and not force and state[:2] == (content_hash(doc.title, doc.text), recipe):
+            report.unchanged += 1
+            continue
+        (report.updated if state else report.added).append(doc.doc_id)
+        todo.append(doc)
+    kept = {d.doc_id for d in docs}
+    report.removed = [d for d, (_, _, source) in states.items() if source != "api" and d not in kept]
+    stale_api = [d for d, (_, rec, source) in states.items() if source == "api" and (force or rec != recipe)]
+    if stale_api:
+        todo += [_stored_document(store, d) for d in stale_api]
+        report.updated += stale_api
+    prepared = prepare(todo, embedder, params, progress=progress) if todo else []
+    report.embedded = sum(len(p.chunks) + len(p.sentences) for p in prepared)
+    if prepared or report.removed:
+        _commit(store, prepared, report.removed, embedder, recipe)
+    refresh(store, data_dir)
+    counts = store.counts()
+    report.documents, report.chunks, report.sentences = counts["documents"], counts["chunks"], counts["sentences"]
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+def _stored_document(store: Store, doc_id: str) -> Document:
+    doc = store.document(doc_id)
+    return make_document(doc.text, doc.doc_id, doc.title, source=doc.source)
+
+
+def put_document(data_dir: Path, doc: Document, embedder: Embedder, params: ChunkParams) -> Prepared:
+    """Add or replace one document: only it is embedded; it is stored and indexed when this returns."""
+    if not doc.content:
+        raise InvalidInput(f"document {doc.doc_id!r} has no article text to index")
+    store = _open_store(data_dir, embedder, force=False)
+    [item] = prepare([doc], embedder, params)
+    if not item.chunks:
+        raise InvalidInput(f"document {doc.doc_id!r} has no sentences to index")
+    _commit(store, [item], [], embedder, params.recipe(embedder.name))
+    refresh(store, data_dir)
+    return item
+
+
+def delete_document(data_dir: Path, doc_id: str) -> bool:
+    store = store_at(data_dir)
+    with store.transaction() as db:
+        gone = Store.remove(db, doc_id)
+    if gone:
+        refresh(store, data_dir)
+    return gone

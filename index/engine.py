@@ -1,0 +1,75 @@
+"""The index as one object: load once, search many times, change documents one at a time.
+
+Searches read an immutable Snapshot; a change writes SQLite and the derived files, then swaps in a
+fresh Snapshot, so a search running meanwhile sees the old state or the new, never a mix.
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import numpy as np
+
+from index import building, snapshot
+from index.building import ChunkParams
+from index.embedding import Embedder
+from index.errors import DocumentNotFound, IndexNotReady
+from index.hybrid import Retriever
+from index.records import Document, Passage
+from index.snapshot import Snapshot
+
+
+class Engine:
+    def __init__(self, data_dir: Path, embedder: Embedder, params: ChunkParams | None = None,
+                 depth: int = 50):
+        self.data_dir = Path(data_dir)
+        self.embedder = embedder
+        self.params = params or ChunkParams()
+        self.depth = depth
+        self._snapshot: Snapshot | None = None
+        self._write_lock = threading.Lock()
+
+    def load(self) -> Engine:
+        """Read the index and warm the model: the slow part, done once at start."""
+        snap = snapshot.load(self.data_dir, self.embedder.name)
+        self.embedder.load()
+        snap_dim = snap.manifest.dim
+        if snap_dim != self.embedder.dim:
+            from index.manifest import check_model
+
+            check_model(snap.manifest.model, snap_dim, self.embedder.name, self.embedder.dim, self.data_dir)
+        self._snapshot = snap
+        return self
+
+    @property
+    def ready(self) -> bool:
+        return self._snapshot is not None
+
+    def snapshot(self) -> Snapshot:
+        if self._snapshot is None:
+            raise IndexNotReady("the index is still loading; try again in a few seconds")
+        return self._snapshot
+
+    def embed_query(self, text: str) -> np.ndarray:
+        return self.embedder.encode([text])[0]
+
+    def retriever(self, mode: str = "hybrid") -> Retriever:
+        return Retriever(self.snapshot, self.embed_query, mode=mode, depth=self.depth)
+
+    def search(self, query: str, k: int = 5, doc_ids: list[str] | None = None, mode: str = "hybrid"
+               ) -> list[Passage]:
+        return self.retriever(mode).search(query, k, doc_ids)
+
+    def put(self, doc: Document) -> int:
+        """Add or replace a document; searchable when this returns. Returns its number of chunks."""
+        with self._write_lock:
+            item = building.put_document(self.data_dir, doc, self.embedder, self.params)
+            self._snapshot = snapshot.load(self.data_dir, self.embedder.name)
+        return len(item.chunks)
+
+    def delete(self, doc_id: str) -> None:
+        with self._write_lock:
+            if not building.delete_document(self.data_dir, doc_id):
+                raise DocumentNotFound(f"no document with doc_id {doc_id!r}")
+            self._snapshot = snapshot.load(self.data_dir, self.embedder.name)

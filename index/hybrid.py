@@ -1,0 +1,91 @@
+"""Search: dense (FAISS), lexical (BM25) and their reciprocal rank fusion, over one Snapshot.
+
+All three meet one interface, `search(query, k, doc_ids) -> list[Passage]`, so the evaluation can
+compare them on equal terms.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+
+from index import lexical, vectors
+from index.errors import InvalidInput
+from index.records import Passage
+from index.snapshot import Snapshot
+
+RRF_K = 60  # Cormack, Clarke & Buettcher (2009), "Reciprocal rank fusion outperforms Condorcet..."
+MODES = ("hybrid", "dense", "bm25")
+
+
+def rrf(rankings: list[list[int]], k: int = RRF_K) -> list[tuple[int, float]]:
+    """Fuse ranked lists of rows: score(d) = sum over lists of 1 / (k + rank of d), ranks from 1."""
+    scores: dict[int, float] = {}
+    for ranking in rankings:
+        for rank, row in enumerate(ranking, start=1):
+            scores[row] = scores.get(row, 0.0) + 1.0 / (k + rank)
+    return sorted(scores.items(), key=lambda item: (-item[1], item[0]))
+
+
+def _allowed_rows(snap: Snapshot, doc_ids: list[str] | None) -> np.ndarray | None:
+    if doc_ids is None:
+        return None
+    parts = [snap.doc_rows[d] for d in dict.fromkeys(doc_ids) if d in snap.doc_rows]
+    return np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
+
+
+def dense_ranking(snap: Snapshot, query_vector: np.ndarray, n: int, rows: np.ndarray | None
+                  ) -> list[tuple[int, float]]:
+    allowed = None if rows is None else np.array([vectors.faiss_id(snap.chunk_ids[r]) for r in rows])
+    scores, ids = vectors.search(snap.faiss_index, query_vector, n, allowed)
+    return [(snap.row_of[int(i)], float(s)) for s, i in zip(scores, ids, strict=True)]
+
+
+def lexical_ranking(snap: Snapshot, query: str, n: int, rows: np.ndarray | None) -> list[tuple[int, float]]:
+    if snap.bm25 is None:
+        return []
+    scores = lexical.scores(snap.bm25, query)
+    if rows is not None:
+        masked = np.full_like(scores, 0.0)
+        masked[rows] = scores[rows]
+        scores = masked
+    n = min(n, int(np.count_nonzero(scores)))
+    if n <= 0:
+        return []
+    top = np.argpartition(-scores, n - 1)[:n]
+    top = top[np.lexsort((top, -scores[top]))]
+    return [(int(r), float(scores[r])) for r in top]
+
+
+class Retriever:
+    """Hybrid by default; `mode` picks dense-only or BM25-only for comparison."""
+
+    def __init__(self, snapshot: Callable[[], Snapshot], embed: Callable[[str], np.ndarray],
+                 mode: str = "hybrid", depth: int = 50):
+        if mode not in MODES:
+            raise InvalidInput(f"mode must be one of {', '.join(MODES)}, not {mode!r}")
+        if depth < 1:
+            raise InvalidInput(f"depth must be at least 1, got {depth}")
+        self.snapshot = snapshot
+        self.embed = embed
+        self.mode = mode
+        self.depth = depth
+
+    def search(self, query: str, k: int = 5, doc_ids: list[str] | None = None) -> list[Passage]:
+        snap = self.snapshot()
+        rows = _allowed_rows(snap, doc_ids)
+        n = max(self.depth, k)
+        if self.mode == "bm25":
+            fused = lexical_ranking(snap, query, k, rows)
+        elif self.mode == "dense":
+            fused = dense_ranking(snap, self.embed(query), k, rows)
+        else:
+            dense = dense_ranking(snap, self.embed(query), n, rows)
+            sparse = lexical_ranking(snap, query, n, rows)
+            fused = rrf([[r for r, _ in dense], [r for r, _ in sparse]])
+        out = []
+        for rank, (row, score) in enumerate(fused[:k], start=1):
+            c = snap.chunk(row)
+            out.append(Passage(rank, c.chunk_id, c.doc_id, c.title, c.text, c.start, c.end, round(score, 6)))
+        return out

@@ -1,0 +1,63 @@
+"""The manifest: which model built the index, its dimension, and which corpus state it reflects."""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from index.errors import IndexMismatch
+
+NAME = "manifest.json"
+
+
+@dataclass(frozen=True)
+class Manifest:
+    model: str
+    dim: int
+    fingerprint: str  # the store's fingerprint when the derived files were written
+    generation: str  # names the FAISS and BM25 files of this state
+    documents: int
+    chunks: int
+    sentences: int
+    vector_index: str = "flat"
+
+
+def write_atomic(path: Path, data: bytes) -> None:
+    """Write beside, flush to disk, then rename over: readers see the old file or the new, whole."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    with open(tmp, "wb") as fh:
+        fh.write(data)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+    dir_fd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
+
+
+def save(folder: Path, manifest: Manifest) -> None:
+    write_atomic(folder / NAME, json.dumps(asdict(manifest), indent=2).encode())
+
+
+def load(folder: Path) -> Manifest | None:
+    path = folder / NAME
+    if not path.exists():
+        return None
+    try:
+        return Manifest(**json.loads(path.read_text()))
+    except (ValueError, TypeError):
+        return None  # unreadable: the derived files are rebuilt from SQLite
+
+
+def check_model(recorded: str, recorded_dim: int, model: str, dim: int | None, data_dir: Path) -> None:
+    """Refuse to mix vectors of two models: they are not comparable."""
+    if recorded != model or (dim is not None and recorded_dim != dim):
+        raise IndexMismatch(
+            f"the index in {data_dir} was built with model {recorded!r} ({recorded_dim} dimensions), "
+            f"not {model!r}; rebuild it with: citeqa index build --data {data_dir} --force "
+            f"(or set CITEQA_EMBED_MODEL={recorded})"
+        )

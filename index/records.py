@@ -1,0 +1,69 @@
+"""The small typed records that flow between ingestion, storage and retrieval."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class Span:
+    """A half-open range of code points in a document's stored text."""
+
+    start: int
+    end: int
+
+
+@dataclass
+class Document:
+    """A document as stored: `text` is kept whole; `content` lists the spans worth indexing."""
+
+    doc_id: str
+    title: str
+    text: str
+    content: list[Span] = field(default_factory=list)
+    source: str = "api"
+
+
+@dataclass(frozen=True)
+class Sentence:
+    sentence_id: str
+    doc_id: str
+    start: int
+    end: int
+    text: str
+
+
+@dataclass(frozen=True)
+class Chunk:
+    chunk_id: str
+    doc_id: str
+    title: str
+    start: int
+    end: int
+    text: str
+
+
+@dataclass(frozen=True)
+class Passage:
+    """A retrieved chunk as the API shows it."""
+
+    rank: int
+    chunk_id: str
+    doc_id: str
+    title: str
+    text: str
+    start: int
+    end: int
+    score: float
+
+    def as_dict(self) -> dict:
+        return {
+            "rank": self.rank,
+            "chunk_id": self.chunk_id,
+            "doc_id": self.doc_id,
+            "title": self.title,
+            "text": self.text,
+            "start": self.start,
+            "end": self.end,
+            "score": self.score,
+        }

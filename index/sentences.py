@@ -1,0 +1,58 @@
+"""Split article text into sentences with exact offsets; answers cite these sentences."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+
+import pysbd
+from langchain_text_splitters import RecursiveCharacterTextSplitter
+
+from index.cleaning import is_call_to_action
+from index.records import Sentence, Span
+
+_segmenter = pysbd.Segmenter(language="en", clean=False, char_span=False)
+
+
+def stable_id(doc_id: str, start: int, text: str) -> str:
+    """Same document, same place, same words: same id, in every build."""
+    return hashlib.sha256(f"{doc_id}\x00{start}\x00{text}".encode()).hexdigest()[:16]
+
+
+def _locate(text: str, pieces: list[str], base: int) -> list[Span]:
+    """Offsets of `pieces`, which occur in `text` in order (the splitters return strings, not spans)."""
+    spans, cursor = [], 0
+    for piece in pieces:
+        piece = piece.strip()
+        if not piece:
+            continue
+        at = text.find(piece, cursor)
+        if at < 0:  # a splitter that changed the text: fall back to what is left of the line
+            continue
+        spans.append(Span(base + at, base + at + len(piece)))
+        cursor = at + len(piece)
+    return spans
+
+
+def split_sentences(doc_id: str, text: str, content: list[Span], count_tokens: Callable[[str], int],
+                    max_tokens: int) -> list[Sentence]:
+    """Sentences of the content spans, in order. One over `max_tokens` is cut into pieces that fit,
+    at the widest break that works (clause, then word), so no embedding input is ever truncated."""
+    splitter = RecursiveCharacterTextSplitter(
+        chunk_size=max_tokens, chunk_overlap=0, length_function=count_tokens,
+        separators=["; ", ", ", " – ", " — ", " ", ""], keep_separator="end", strip_whitespace=True,
+    )
+    out: list[Sentence] = []
+    for span in content:
+        # A line joined across a soft break keeps its newline; the segmenter would cut there.
+        line = text[span.start:span.end].replace("\n", " ")
+        for sent in _locate(line, _segmenter.segment(line), span.start):
+            body = text[sent.start:sent.end]
+            if is_call_to_action(body):
+                continue
+            parts = [sent] if count_tokens(body) <= max_tokens else _locate(body, splitter.split_text(body),
+                                                                           sent.start)
+            for part in parts:
+                words = text[part.start:part.end]
+                out.append(Sentence(stable_id(doc_id, part.start, words), doc_id, part.start, part.end, words))
+    return out

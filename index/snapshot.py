@@ -1,0 +1,91 @@
+"""One consistent, read-only view of the index in memory: what every search reads.
+
+Updates build a new Snapshot and swap the reference, so a query sees the old state or the new.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from index import derived, lexical, manifest, vectors
+from index.errors import IndexNotReady
+from index.manifest import Manifest
+from index.records import Chunk
+from index.store import Store, StoredDocument
+
+log = logging.getLogger(__name__)
+
+DB_NAME = "citeqa.sqlite3"
+INDEX_DIR = "index"
+
+
+def store_at(data_dir: Path) -> Store:
+    return Store(Path(data_dir) / DB_NAME)
+
+
+@dataclass
+class Snapshot:
+    manifest: Manifest
+    documents: dict[str, StoredDocument]
+    chunk_ids: list[str]
+    chunk_docs: list[str]
+    chunk_starts: np.ndarray
+    chunk_ends: np.ndarray
+    faiss_index: object
+    bm25: object | None
+    sentence_ids: list[str]
+    sentence_docs: list[str]
+    sentence_starts: np.ndarray
+    sentence_ends: np.ndarray
+    sentence_vectors: np.ndarray
+    row_of: dict[int, int] = field(default_factory=dict)  # FAISS id -> chunk row
+    doc_rows: dict[str, np.ndarray] = field(default_factory=dict)  # doc_id -> its chunk rows
+
+    def __post_init__(self) -> None:
+        self.row_of = {vectors.faiss_id(cid): row for row, cid in enumerate(self.chunk_ids)}
+        rows: dict[str, list[int]] = {}
+        for row, doc_id in enumerate(self.chunk_docs):
+            rows.setdefault(doc_id, []).append(row)
+        self.doc_rows = {d: np.array(r, dtype=np.int64) for d, r in rows.items()}
+
+    def chunk(self, row: int) -> Chunk:
+        doc = self.documents[self.chunk_docs[row]]
+        start, end = int(self.chunk_starts[row]), int(self.chunk_ends[row])
+        return Chunk(self.chunk_ids[row], doc.doc_id, doc.title, start, end, doc.text[start:end])
+
+
+def _read(store: Store, folder: Path, current: Manifest) -> Snapshot:
+    ids, docs, starts, ends, _ = store.rows("chunks")
+    sids, sdocs, sstarts, sends, svecs = store.rows("sentences")
+    index = vectors.load(derived.faiss_path(folder, current.generation))
+    bm25 = lexical.load(derived.bm25_path(folder, current.generation)) if ids else None
+    if index.ntotal != len(ids):
+        raise ValueError(f"FAISS holds {index.ntotal} vectors, SQLite {len(ids)} chunks")
+    return Snapshot(current, {d.doc_id: d for d in store.documents()}, ids, docs, starts, ends, index, bm25,
+                    sids, sdocs, sstarts, sends, svecs)
+
+
+def load(data_dir: Path, model: str) -> Snapshot:
+    """Open the index in `data_dir`, re-deriving FAISS and BM25 from SQLite when they are stale or broken."""
+    data_dir = Path(data_dir)
+    store = store_at(data_dir)
+    if not store.exists():
+        raise IndexNotReady(f"no index in {data_dir}; build one with: citeqa index build --data {data_dir}")
+    meta = store.meta()
+    if "model" not in meta:
+        raise IndexNotReady(f"the index in {data_dir} is empty; build it with: citeqa index build --data {data_dir}")
+    manifest.check_model(meta["model"], int(meta["dim"]), model, None, data_dir)
+    folder = data_dir / INDEX_DIR
+    current = manifest.load(folder)
+    if current is None or current.fingerprint != store.fingerprint():
+        log.warning("index files in %s are missing or older than the database; rebuilding them", folder)
+        current = derived.write(store, folder)
+    try:
+        return _read(store, folder, current)
+    except (RuntimeError, ValueError, OSError) as exc:  # a damaged FAISS or BM25 file
+        log.warning("index files in %s are damaged (%s); rebuilding them from the database", folder, exc)
+        return _read(store, folder, derived.write(store, folder))

@@ -1,0 +1,191 @@
+"""SQLite, the source of truth: documents, chunks, sentences and their vectors.
+
+Every change is one transaction, so a process killed at any moment leaves the old state or the new.
+A connection is opened per operation, which keeps the store safe to share between threads.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import sqlite3
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from index.records import Chunk, Document, Sentence
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS documents (
+    doc_id TEXT PRIMARY KEY, title TEXT NOT NULL, text TEXT NOT NULL, source TEXT NOT NULL,
+    content_hash TEXT NOT NULL, recipe TEXT NOT NULL, added_at REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS chunks (
+    chunk_id TEXT PRIMARY KEY, doc_id TEXT NOT NULL REFERENCES documents(doc_id) ON DELETE CASCADE,
+    position INTEGER NOT NULL, start INTEGER NOT NULL, "end" INTEGER NOT NULL, vector BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS sentences (
+    sentence_id TEXT PRIMARY KEY, doc_id TEXT NOT NULL REFERENCES documents(doc_id) ON DELETE CASCADE,
+    position INTEGER NOT NULL, start INTEGER NOT NULL, "end" INTEGER NOT NULL, vector BLOB NOT NULL);
+CREATE INDEX IF NOT EXISTS chunks_doc ON chunks(doc_id, position);
+CREATE INDEX IF NOT EXISTS sentences_doc ON sentences(doc_id, position);
+"""
+
+
+def content_hash(title: str, text: str) -> str:
+    return hashlib.sha256(f"{title}\x00{text}".encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class StoredDocument:
+    doc_id: str
+    title: str
+    text: str
+    source: str
+    added_at: float
+    chunks: int
+
+
+@dataclass
+class Prepared:
+    """A document cut and embedded, ready to be written in one go."""
+
+    doc: Document
+    chunks: list[Chunk]
+    chunk_vectors: np.ndarray
+    sentences: list[Sentence]
+    sentence_vectors: np.ndarray
+
+
+class Store:
+    def __init__(self, path: Path):
+        self.path = Path(path)
+
+    def create(self) -> Store:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        db = sqlite3.connect(self.path, timeout=30)
+        try:
+            db.execute("PRAGMA journal_mode=WAL")
+            db.executescript(_SCHEMA)
+        finally:
+            db.close()
+        return self
+
+    def exists(self) -> bool:
+        return self.path.exists()
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """One atomic unit of work: committed whole on success, rolled back whole on any error."""
+        db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+        try:
+            db.execute("PRAGMA synchronous=FULL")
+            db.execute("PRAGMA foreign_keys=ON")
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                yield db
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+            db.execute("COMMIT")
+        finally:
+            db.close()
+
+    @contextmanager
+    def reading(self) -> Iterator[sqlite3.Connection]:
+        db = sqlite3.connect(self.path, timeout=30)
+        try:
+            yield db
+        finally:
+            db.close()
+
+    # -- meta -------------------------------------------------------------------------------------
+    def meta(self) -> dict[str, str]:
+        with self.reading() as db:
+            return dict(db.execute("SELECT key, value FROM meta"))
+
+    @staticmethod
+    def set_meta(db: sqlite3.Connection, **values: str) -> None:
+        db.executemany("INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)", list(values.items()))
+
+    # -- writing ----------------------------------------------------------------------------------
+    @staticmethod
+    def put(db: sqlite3.Connection, item: Prepared, recipe: str) -> None:
+        """Insert or replace one document with its chunks and sentences (inside a transaction)."""
+        doc = item.doc
+        Store.remove(db, doc.doc_id)
+        db.execute(
+            "INSERT INTO documents(doc_id, title, text, source, content_hash, recipe, added_at) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (doc.doc_id, doc.title, doc.text, doc.source, content_hash(doc.title, doc.text), recipe, time.time()),
+        )
+        db.executemany(
+            'INSERT INTO chunks(chunk_id, doc_id, position, start, "end", vector) VALUES (?, ?, ?, ?, ?, ?)',
+            [(c.chunk_id, doc.doc_id, i, c.start, c.end, v.astype(np.float32).tobytes())
+             for i, (c, v) in enumerate(zip(item.chunks, item.chunk_vectors, strict=True))],
+        )
+        db.executemany(
+            'INSERT INTO sentences(sentence_id, doc_id, position, start, "end", vector) VALUES (?, ?, ?, ?, ?, ?)',
+            [(s.sentence_id, doc.doc_id, i, s.start, s.end, v.astype(np.float32).tobytes())
+             for i, (s, v) in enumerate(zip(item.sentences, item.sentence_vectors, strict=True))],
+        )
+
+    @staticmethod
+    def remove(db: sqlite3.Connection, doc_id: str) -> bool:
+        db.execute("DELETE FROM chunks WHERE doc_id = ?", (doc_id,))
+        db.execute("DELETE FROM sentences WHERE doc_id = ?", (doc_id,))
+        return db.execute("DELETE FROM documents WHERE doc_id = ?", (doc_id,)).rowcount > 0
+
+    # -- reading ----------------------------------------------------------------------------------
+    def states(self) -> dict[str, tuple[str, str, str]]:
+        """doc_id -> (content hash, recipe, source): enough to tell what a build must redo."""
+        with self.reading() as db:
+            return {row[0]: row[1:] for row in db.execute("SELECT doc_id, content_hash, recipe, source FROM documents")}
+
+    def fingerprint(self) -> str:
+        """A digest of every document's content and recipe: equal fingerprints, equal indexes."""
+        digest = hashlib.sha256()
+        with self.reading() as db:
+            for row in db.execute("SELECT doc_id, content_hash, recipe FROM documents ORDER BY doc_id"):
+                digest.update("\x00".join(row).encode() + b"\n")
+        return digest.hexdigest()[:32]
+
+    def documents(self) -> list[StoredDocument]:
+        with self.reading() as db:
+            rows = db.execute(
+                "SELECT d.doc_id, d.title, d.text, d.source, d.added_at, "
+                "(SELECT COUNT(*) FROM chunks c WHERE c.doc_id = d.doc_id) FROM documents d ORDER BY d.doc_id"
+            ).fetchall()
+        return [StoredDocument(*row) for row in rows]
+
+    def document(self, doc_id: str) -> StoredDocument | None:
+        with self.reading() as db:
+            row = db.execute(
+                "SELECT doc_id, title, text, source, added_at, "
+                "(SELECT COUNT(*) FROM chunks c WHERE c.doc_id = d.doc_id) FROM documents d WHERE doc_id = ?",
+                (doc_id,),
+            ).fetchone()
+        return StoredDocument(*row) if row else None
+
+    def counts(self) -> dict[str, int]:
+        with self.reading() as db:
+            return {table: db.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0]
+                    for table in ("documents", "chunks", "sentences")}
+
+    def rows(self, table: str) -> tuple[list[str], list[str], np.ndarray, np.ndarray, np.ndarray]:
+        """All chunks or sentences in document order: ids, doc_ids, starts, ends, vectors."""
+        if table not in ("chunks", "sentences"):
+            raise ValueError(f"table must be chunks or sentences, not {table!r}")
+        key = "chunk_id" if table == "chunks" else "sentence_id"
+        with self.reading() as db:
+            rows = db.execute(
+                f'SELECT {key}, doc_id, start, "end", vector FROM {table} ORDER BY doc_id, position'
+            ).fetchall()
+        ids = [r[0] for r in rows]
+        doc_ids = [r[1] for r in rows]
+        starts = np.array([r[2] for r in rows], dtype=np.int64)
+        ends = np.array([r[3] for r in rows], dtype=np.int64)
+        vectors = np.frombuffer(b"".join(r[4] for r in rows), dtype=np.float32)
+        return ids, doc_ids, starts, ends, vectors.reshape(len(rows), -1) if rows else vectors.reshape(0, 0)

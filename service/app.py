@@ -1,0 +1,40 @@
+"""The FastAPI application: loads the index once at start, then serves the routes."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from index.building import ChunkParams
+from index.embedding import Embedder
+from index.engine import Engine
+from service import errors, routes
+from service.config import Settings
+
+log = logging.getLogger("citeqa")
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings()
+    engine = Engine(settings.data_dir, Embedder(settings.embed_model, batch_size=settings.batch_size),
+                    ChunkParams(settings.chunk_tokens, settings.overlap_tokens), depth=settings.search_depth)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        # Loading runs off the event loop, so /healthz answers (and /readyz says 503) meanwhile.
+        task = asyncio.create_task(asyncio.to_thread(engine.load))
+        task.add_done_callback(lambda t: t.exception() and log.error("index failed to load: %s", t.exception()))
+        yield
+        if not task.done():
+            task.cancel()
+
+    app = FastAPI(title="citeqa", version="0.1.0", lifespan=lifespan,
+                  description="Answers from your documents, every statement cited at exact offsets.")
+    app.state.settings = settings
+    app.state.engine = engine
+    errors.install(app)
+    app.include_router(routes.router)
+    return app

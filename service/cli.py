@@ -1,0 +1,139 @@
+"""The `citeqa` command: build and inspect the index, search it, serve it."""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from index.errors import CiteqaError
+from service.config import Settings
+
+app = typer.Typer(help="citeqa: answers from your documents, every statement cited.",
+                  no_args_is_help=True, pretty_exceptions_enable=False, add_completion=False)
+index_app = typer.Typer(help="Build and inspect the index.", no_args_is_help=True)
+app.add_typer(index_app, name="index")
+
+DataOpt = Annotated[Path | None, typer.Option("--data", help="Data folder (default: CITEQA_DATA_DIR or var/).")]
+
+
+def _fail(message: str) -> None:
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(1)
+
+
+def _settings(data: Path | None = None) -> Settings:
+    settings = Settings()
+    return settings.model_copy(update={"data_dir": data}) if data else settings
+
+
+def _engine(settings: Settings):
+    from index.building import ChunkParams
+    from index.embedding import Embedder
+    from index.engine import Engine
+
+    return Engine(settings.data_dir, Embedder(settings.embed_model, batch_size=settings.batch_size),
+                  ChunkParams(settings.chunk_tokens, settings.overlap_tokens), depth=settings.search_depth)
+
+
+@index_app.command("build")
+def index_build(
+    docs: Annotated[Path | None, typer.Option("--docs", help="Folder of .txt/.md/.html files (default: seeds/).")]
+    = None,
+    data: DataOpt = None,
+    force: Annotated[bool, typer.Option("--force", help="Re-embed every document (e.g. after a model change).")]
+    = False,
+) -> None:
+    """Index a folder: new and changed files are embedded, removed ones dropped, the rest left alone."""
+    from index.building import ChunkParams, sync_folder
+    from index.embedding import Embedder
+
+    settings = _settings(data)
+    folder = docs or settings.docs_dir
+    try:
+        report = sync_folder(settings.data_dir, folder, Embedder(settings.embed_model, settings.batch_size),
+                             ChunkParams(settings.chunk_tokens, settings.overlap_tokens), force=force)
+    except CiteqaError as exc:
+        _fail(exc.message)
+    for skipped in report.skipped:
+        typer.echo(f"warning: skipped {skipped.path}: {skipped.reason}", err=True)
+    typer.echo(
+        f"indexed {report.documents} documents, {report.chunks} chunks, {report.sentences} sentences "
+        f"in {report.seconds:.1f} s (added {len(report.added)}, updated {len(report.updated)}, "
+        f"removed {len(report.removed)}, unchanged {report.unchanged}; embedded {report.embedded} texts) "
+        f"into {settings.data_dir}"
+    )
+
+
+@index_app.command("stats")
+def index_stats(data: DataOpt = None) -> None:
+    """What the index holds and which model built it."""
+    from index import manifest
+    from index.snapshot import INDEX_DIR, store_at
+
+    settings = _settings(data)
+    store = store_at(settings.data_dir)
+    if not store.exists():
+        _fail(f"no index in {settings.data_dir}; build one with: citeqa index build --data {settings.data_dir}")
+    counts, meta = store.counts(), store.meta()
+    current = manifest.load(settings.data_dir / INDEX_DIR)
+    fresh = current is not None and current.fingerprint == store.fingerprint()
+    typer.echo(f"data:        {settings.data_dir}")
+    typer.echo(f"model:       {meta.get('model', '-')} ({meta.get('dim', '-')} dimensions)")
+    for key in ("documents", "chunks", "sentences"):
+        typer.echo(f"{key + ':':<12} {counts[key]}")
+    typer.echo(f"fingerprint: {store.fingerprint()}")
+    typer.echo(f"index files: {'up to date' if fresh else 'stale (rebuilt on next start)'}")
+
+
+@app.command()
+def search(
+    question: Annotated[str, typer.Argument(help="What to look for.")],
+    k: Annotated[int, typer.Option("--k", min=1, max=50, help="Passages to show.")] = 5,
+    data: DataOpt = None,
+    mode: Annotated[str, typer.Option(help="hybrid, dense or bm25.")] = "hybrid",
+) -> None:
+    """Show the passages that best match QUESTION."""
+    if not question.strip():
+        _fail("QUESTION is empty; say what to look for")
+    settings = _settings(data)
+    try:
+        passages = _engine(settings).load().search(question, k=k, mode=mode)
+    except CiteqaError as exc:
+        _fail(exc.message)
+    for p in passages:
+        snippet = " ".join(p.text.split())
+        typer.echo(f"{p.rank}. [{p.score:.4f}] {p.doc_id} {p.start}-{p.end}  {p.title}")
+        typer.echo(f"   {snippet[:300]}{'…' if len(snippet) > 300 else ''}")
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Address to bind (default 127.0.0.1).")] = None,
+    port: Annotated[int | None, typer.Option(help="Port (default 8000).")] = None,
+    data: DataOpt = None,
+) -> None:
+    """Run the HTTP API."""
+    import uvicorn
+
+    from service.app import create_app
+
+    settings = _settings(data)
+    settings = settings.model_copy(update={k: v for k, v in (("host", host), ("port", port)) if v})
+    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="info")
+
+
+def main() -> None:
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s", stream=sys.stderr)
+    try:
+        app()
+    except CiteqaError as exc:
+        typer.echo(f"error: {exc.message}", err=True)
+        sys.exit(1)
+    except (OSError, sqlite3.Error) as exc:
+        typer.echo(f"error: {exc}", err=True)
+        sys.exit(1)

