@@ -28,8 +28,8 @@ PIPELINE_VERSION = 1  # bump when cleaning, sentence or chunking rules change: e
 
 @dataclass(frozen=True)
 class ChunkParams:
-    chunk_tokens: int = 200
-    overlap_tokens: int = 48
+    chunk_tokens: int = 254
+    overlap_tokens: int = 64
 
     def __post_init__(self) -> None:
         if self.chunk_tokens < 16:
@@ -73,7 +73,8 @@ def prepare(docs: list[Document], embedder: Embedder, params: ChunkParams, progr
     chunk_vecs, sent_vecs = vecs[:n_chunks], vecs[n_chunks:]
     out, ci, si = [], 0, 0
     for doc, chunks, sents in cut:
-        out.append(Prepared(doc, chunks, chunk_vecs[ci:ci + len(chunks)], sents, sent_vecs[si:si + len(sents)]))
+        item = Prepared(doc, chunks, chunk_vecs[ci:ci + len(chunks)], sents, sent_vecs[si:si + len(sents)])
+        out.append(item)
         ci += len(chunks)
         si += len(sents)
     return out
@@ -87,7 +88,8 @@ def _open_store(data_dir: Path, embedder: Embedder, force: bool) -> Store:
     return store
 
 
-def _commit(store: Store, prepared: list[Prepared], removed: list[str], embedder: Embedder, recipe: str) -> None:
+def _commit(store: Store, prepared: list[Prepared], removed: list[str], embedder: Embedder,
+            recipe: str) -> None:
     with store.transaction() as db:
         for doc_id in removed:
             Store.remove(db, doc_id)
@@ -140,7 +142,8 @@ def sync_folder(data_dir: Path, folder: Path, embedder: Embedder, params: ChunkP
         _commit(store, prepared, report.removed, embedder, recipe)
     refresh(store, data_dir)
     counts = store.counts()
-    report.documents, report.chunks, report.sentences = counts["documents"], counts["chunks"], counts["sentences"]
+    report.documents, report.chunks = counts["documents"], counts["chunks"]
+    report.sentences = counts["sentences"]
     report.seconds = time.perf_counter() - started
     return report
 

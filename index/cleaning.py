@@ -31,13 +31,16 @@ _FURNITURE = re.compile(
 )
 # A line after which the rest of the page is footer: attributions, comment threads.
 _TAIL_START = re.compile(
-    r"^(?:source\s*:\s*\S.{0,40}|source\ link|leave\ a\ (?:reply|comment)|\d*\ ?comments?|end\ of\ (?:the\ )?article)$",
+    r"""^(?:source\s*:\s*\S.{0,40}|source\ link|leave\ a\ (?:reply|comment)|\d*\ ?comments?
+      |end\ of\ (?:the\ )?article)$""",
     re.IGNORECASE | re.VERBOSE,
 )
-_CREDIT = re.compile(r"\[[^\]\n]{2,120}/[^\]\n]{2,120}\]\s*$|\((?:photo|image|credit|file)\b[^)]*\)\s*$", re.I)
+_CREDIT = re.compile(r"\[[^\]\n]{2,120}/[^\]\n]{2,120}\]\s*$|\((?:photo|image|credit|file)\b[^)]*\)\s*$",
+                     re.I)
 _PAREN_ONLY = re.compile(r"^\([^()]{1,60}\)$")
 _CALL_TO_ACTION = re.compile(
-    r"""\b(?:in\ the\ comments?\ (?:below|section)|comments?\ below|subscribe\ (?:to|for|now)|sign\ up\ (?:for|to|now)
+    r"""\b(?:in\ the\ comments?\ (?:below|section)|comments?\ below|subscribe\ (?:to|for|now)
+      |sign\ up\ (?:for|to|now)
       |follow\ us\ on|share\ (?:this\ (?:post|article|story)|your\ thoughts)|click\ here)\b""",
     re.IGNORECASE | re.VERBOSE,
 )
@@ -73,7 +76,7 @@ def _lines(text: str) -> list[Line]:
 
 def _tail_after_gap(text: str, lines: list[Line]) -> int | None:
     """Start of a trailing block set off by a wider gap than any other: comments or a footer."""
-    gaps = [(lines[i + 1].start, text.count("\n", lines[i].end, lines[i + 1].start)) for i in range(len(lines) - 1)]
+    gaps = [(b.start, text.count("\n", a.end, b.start)) for a, b in zip(lines, lines[1:], strict=False)]
     if len(gaps) < 2:
         return None
     widest = max(width for _, width in gaps)

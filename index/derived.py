@@ -20,8 +20,8 @@ from index.store import Store
 log = logging.getLogger(__name__)
 
 
-def faiss_path(folder: Path, generation: str) -> Path:
-    return folder / f"{generation}.faiss"
+def faiss_path(folder: Path, generation: str, table: str = "chunks") -> Path:
+    return folder / f"{generation}.{table}.faiss"
 
 
 def bm25_path(folder: Path, generation: str) -> Path:
@@ -41,8 +41,12 @@ def write(store: Store, folder: Path) -> Manifest:
     ids, doc_ids, starts, ends, vecs = store.rows("chunks")
     dim = int(meta["dim"])
     generation = f"{fingerprint[:12]}-{time.time_ns()}"
-    index = vectors.build(np.array([vectors.faiss_id(i) for i in ids], dtype=np.int64), vecs, dim)
-    vectors.save(index, faiss_path(folder, generation))
+    sentence_ids, *_, sentence_vecs = store.rows("sentences")
+    tables = {"chunks": (ids, vecs), "sentences": (sentence_ids, sentence_vecs)}
+    for table, (table_ids, table_vecs) in tables.items():
+        keys = np.array([vectors.faiss_id(i) for i in table_ids], dtype=np.int64)
+        index = vectors.build(keys, table_vecs, dim)
+        vectors.save(index, faiss_path(folder, generation, table))
     bm25 = lexical.build(chunk_texts(store, doc_ids, starts, ends))
     if bm25 is not None:
         lexical.save(bm25, bm25_path(folder, generation))

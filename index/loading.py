@@ -56,7 +56,8 @@ def decode(data: bytes, name: str) -> str:
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        raise UnsupportedDocument(f"{name}: not valid UTF-8 text (byte {exc.start}); re-save it as UTF-8") from exc
+        raise UnsupportedDocument(f"{name}: not valid UTF-8 text (at byte {exc.start}); save it as UTF-8"
+                                  ) from exc
 
 
 def html_to_text(html: str) -> str:

@@ -54,5 +54,6 @@ def split_sentences(doc_id: str, text: str, content: list[Span], count_tokens: C
                                                                            sent.start)
             for part in parts:
                 words = text[part.start:part.end]
-                out.append(Sentence(stable_id(doc_id, part.start, words), doc_id, part.start, part.end, words))
+                sid = stable_id(doc_id, part.start, words)
+                out.append(Sentence(sid, doc_id, part.start, part.end, words))
     return out

@@ -36,6 +36,7 @@ class Snapshot:
     chunk_starts: np.ndarray
     chunk_ends: np.ndarray
     faiss_index: object
+    sentence_index: object
     bm25: object | None
     sentence_ids: list[str]
     sentence_docs: list[str]
@@ -44,6 +45,9 @@ class Snapshot:
     sentence_vectors: np.ndarray
     row_of: dict[int, int] = field(default_factory=dict)  # FAISS id -> chunk row
     doc_rows: dict[str, np.ndarray] = field(default_factory=dict)  # doc_id -> its chunk rows
+    sentence_row_of: dict[int, int] = field(default_factory=dict)  # FAISS id -> sentence row
+    doc_sentence_rows: dict[str, np.ndarray] = field(default_factory=dict)
+    sentence_chunks: list[list[int]] = field(default_factory=list)  # sentence row -> chunk rows holding it
 
     def __post_init__(self) -> None:
         self.row_of = {vectors.faiss_id(cid): row for row, cid in enumerate(self.chunk_ids)}
@@ -51,6 +55,19 @@ class Snapshot:
         for row, doc_id in enumerate(self.chunk_docs):
             rows.setdefault(doc_id, []).append(row)
         self.doc_rows = {d: np.array(r, dtype=np.int64) for d, r in rows.items()}
+        self.sentence_row_of = {vectors.faiss_id(sid): row for row, sid in enumerate(self.sentence_ids)}
+        srows: dict[str, list[int]] = {}
+        for row, doc_id in enumerate(self.sentence_docs):
+            srows.setdefault(doc_id, []).append(row)
+        self.doc_sentence_rows = {d: np.array(r, dtype=np.int64) for d, r in srows.items()}
+        self.sentence_chunks = [[] for _ in self.sentence_ids]
+        for doc_id, sent_rows in self.doc_sentence_rows.items():
+            chunk_rows = self.doc_rows.get(doc_id, ())
+            for c in chunk_rows:
+                lo, hi = self.chunk_starts[c], self.chunk_ends[c]
+                for r in sent_rows:
+                    if lo <= self.sentence_starts[r] and self.sentence_ends[r] <= hi:
+                        self.sentence_chunks[r].append(int(c))
 
     def chunk(self, row: int) -> Chunk:
         doc = self.documents[self.chunk_docs[row]]
@@ -61,11 +78,15 @@ class Snapshot:
 def _read(store: Store, folder: Path, current: Manifest) -> Snapshot:
     ids, docs, starts, ends, _ = store.rows("chunks")
     sids, sdocs, sstarts, sends, svecs = store.rows("sentences")
-    index = vectors.load(derived.faiss_path(folder, current.generation))
+    index = vectors.load(derived.faiss_path(folder, current.generation, "chunks"))
+    sentence_index = vectors.load(derived.faiss_path(folder, current.generation, "sentences"))
     bm25 = lexical.load(derived.bm25_path(folder, current.generation)) if ids else None
     if index.ntotal != len(ids):
         raise ValueError(f"FAISS holds {index.ntotal} vectors, SQLite {len(ids)} chunks")
-    return Snapshot(current, {d.doc_id: d for d in store.documents()}, ids, docs, starts, ends, index, bm25,
+    if sentence_index.ntotal != len(sids):
+        raise ValueError(f"FAISS holds {sentence_index.ntotal} sentence vectors, SQLite {len(sids)}")
+    return Snapshot(current, {d.doc_id: d for d in store.documents()}, ids, docs, starts, ends, index,
+                    sentence_index, bm25,
                     sids, sdocs, sstarts, sends, svecs)
 
 
@@ -77,7 +98,8 @@ def load(data_dir: Path, model: str) -> Snapshot:
         raise IndexNotReady(f"no index in {data_dir}; build one with: citeqa index build --data {data_dir}")
     meta = store.meta()
     if "model" not in meta:
-        raise IndexNotReady(f"the index in {data_dir} is empty; build it with: citeqa index build --data {data_dir}")
+        raise IndexNotReady(f"the index in {data_dir} is empty; build it with: "
+                            f"citeqa index build --data {data_dir}")
     manifest.check_model(meta["model"], int(meta["dim"]), model, None, data_dir)
     folder = data_dir / INDEX_DIR
     current = manifest.load(folder)

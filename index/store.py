@@ -119,7 +119,8 @@ class Store:
         db.execute(
             "INSERT INTO documents(doc_id, title, text, source, content_hash, recipe, added_at) "
             "VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (doc.doc_id, doc.title, doc.text, doc.source, content_hash(doc.title, doc.text), recipe, time.time()),
+            (doc.doc_id, doc.title, doc.text, doc.source, content_hash(doc.title, doc.text), recipe,
+             time.time()),
         )
         db.executemany(
             'INSERT INTO chunks(chunk_id, doc_id, position, start, "end", vector) VALUES (?, ?, ?, ?, ?, ?)',
@@ -127,7 +128,8 @@ class Store:
              for i, (c, v) in enumerate(zip(item.chunks, item.chunk_vectors, strict=True))],
         )
         db.executemany(
-            'INSERT INTO sentences(sentence_id, doc_id, position, start, "end", vector) VALUES (?, ?, ?, ?, ?, ?)',
+            'INSERT INTO sentences(sentence_id, doc_id, position, start, "end", vector) '
+            "VALUES (?, ?, ?, ?, ?, ?)",
             [(s.sentence_id, doc.doc_id, i, s.start, s.end, v.astype(np.float32).tobytes())
              for i, (s, v) in enumerate(zip(item.sentences, item.sentence_vectors, strict=True))],
         )
@@ -142,7 +144,8 @@ class Store:
     def states(self) -> dict[str, tuple[str, str, str]]:
         """doc_id -> (content hash, recipe, source): enough to tell what a build must redo."""
         with self.reading() as db:
-            return {row[0]: row[1:] for row in db.execute("SELECT doc_id, content_hash, recipe, source FROM documents")}
+            rows = db.execute("SELECT doc_id, content_hash, recipe, source FROM documents")
+            return {row[0]: row[1:] for row in rows}
 
     def fingerprint(self) -> str:
         """A digest of every document's content and recipe: equal fingerprints, equal indexes."""

