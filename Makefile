@@ -1,0 +1,37 @@
+# citeqa: two commands set up a fresh clone. `make run` serves; `make test` checks everything.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+PIP := $(BIN)/pip install --quiet --disable-pip-version-check
+export HF_HUB_OFFLINE := 1
+export TRANSFORMERS_OFFLINE := 1
+
+.PHONY: run test lint index serve clean
+
+$(BIN)/citeqa: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	@# CPU torch first and pinned: an unpinned torch would pull gigabytes of CUDA wheels.
+	$(PIP) torch==2.13.0
+	$(PIP) -e .
+	@touch $@
+
+$(VENV)/.test-deps: $(BIN)/citeqa
+	$(PIP) -e '.[test]'
+	@touch $@
+
+index: $(BIN)/citeqa
+	$(BIN)/citeqa index build --docs seeds --data var
+
+run: $(BIN)/citeqa
+	@# The manifest is written last, so its presence means a finished index.
+	@test -f var/index/manifest.json || $(BIN)/citeqa index build --docs seeds --data var
+	$(BIN)/citeqa serve --host 127.0.0.1 --port 8000 --data var
+
+lint: $(VENV)/.test-deps
+	$(BIN)/ruff check .
+
+test: lint
+	$(BIN)/pytest
+
+clean:
+	rm -rf var .pytest_cache .ruff_cache

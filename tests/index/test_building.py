@@ -1,0 +1,88 @@
+"""Incremental indexing: only what changed is embedded; the model is refused when it differs."""
+
+import shutil
+
+import pytest
+
+from index import manifest
+from index.building import ChunkParams, delete_document, put_document, sync_folder
+from index.embedding import Embedder
+from index.errors import IndexMismatch
+from index.loading import make_document
+from index.snapshot import INDEX_DIR, load, store_at
+from tests.conftest import SEEDS
+
+
+class CountingEmbedder(Embedder):
+    """The real model, counting what it is asked to embed."""
+
+    def __init__(self, real: Embedder):
+        super().__init__()
+        self._model = real.model
+        self.texts: list[str] = []
+
+    def encode(self, texts, progress=False, desc="embedding"):
+        self.texts += texts
+        return super().encode(texts, progress=progress, desc=desc)
+
+
+@pytest.fixture
+def docs(tmp_path):
+    folder = tmp_path / "docs"
+    shutil.copytree(SEEDS, folder)
+    return folder
+
+
+def test_unchanged_rebuild_embeds_nothing_and_never_loads_the_model(tmp_path, docs, embedder):
+    data = tmp_path / "data"
+    sync_folder(data, docs, embedder, ChunkParams(), progress=False)
+    cold = Embedder()  # not loaded: a rebuild that needs no embedding must not pay for loading it
+    report = sync_folder(data, docs, cold, ChunkParams(), progress=False)
+    assert report.embedded == 0 and report.unchanged == 5 and cold._model is None
+    assert report.seconds < 5  # generous: it measures ~0.1 s; the benchmark gives real figures
+
+
+def test_add_replace_delete_touch_only_that_document(tmp_path, docs, embedder):
+    data = tmp_path / "data"
+    sync_folder(data, docs, embedder, ChunkParams(), progress=False)
+    before = store_at(data).rows("chunks")[0]
+    counting = CountingEmbedder(embedder)
+
+    (docs / "new.txt").write_text("Otter census\nLake Vrana holds forty otters. They eat fish.", encoding="utf-8")
+    report = sync_folder(data, docs, counting, ChunkParams(), progress=False)
+    assert report.added == ["new"] and report.unchanged == 5
+    assert all("otter" in t.lower() or "fish" in t.lower() for t in counting.texts)
+
+    counting.texts.clear()
+    (docs / "new.txt").write_text("Otter census\nLake Vrana holds fifty otters now.", encoding="utf-8")
+    report = sync_folder(data, docs, counting, ChunkParams(), progress=False)
+    assert report.updated == ["new"] and all("fifty" in t or "census" in t for t in counting.texts)
+
+    counting.texts.clear()
+    (docs / "new.txt").unlink()
+    report = sync_folder(data, docs, counting, ChunkParams(), progress=False)
+    assert report.removed == ["new"] and counting.texts == []
+    assert store_at(data).rows("chunks")[0] == before  # the seeds' chunks never changed
+
+
+def test_api_documents_survive_a_folder_rebuild_and_can_be_deleted(tmp_path, docs, embedder):
+    data = tmp_path / "data"
+    sync_folder(data, docs, embedder, ChunkParams(), progress=False)
+    put_document(data, make_document("Otter census\nLake Vrana holds forty otters.", "otters"), embedder,
+                 ChunkParams())
+    sync_folder(data, docs, embedder, ChunkParams(), progress=False)
+    assert "otters" in load(data, embedder.name).documents
+    assert delete_document(data, "otters")
+    assert "otters" not in load(data, embedder.name).documents
+    assert not delete_document(data, "otters")
+
+
+def test_manifest_records_model_dimension_and_corpus(seeds_data):
+    current = manifest.load(seeds_data / INDEX_DIR)
+    assert (current.model, current.dim, current.documents) == ("all-MiniLM-L6-v2", 384, 5)
+    assert current.fingerprint == store_at(seeds_data).fingerprint()
+
+
+def test_an_index_built_with_another_model_is_refused_with_the_fix(seeds_data):
+    with pytest.raises(IndexMismatch, match="citeqa index build .*--force"):
+        load(seeds_data, "some-other-model")

@@ -1,0 +1,399 @@
+"""Writes are atomic: kill -9 at any moment of a build or an update leaves the old state or the new one.
+
+Real model, real SQLite, real FAISS, and the real `citeqa index build` command in a subprocess. Every
+kill lands on a fresh copy of a built index. Most kill points are tied to what the process is seen
+doing (embedding progress on its stderr, the database file being written, a new generation of FAISS
+and BM25 files appearing, the manifest being replaced) rather than to wall-clock guesses, so every
+phase is hit on a slow machine as on a fast one. Whatever the timing, the assertions hold: a kill
+that arrives after the process has finished is simply the "new state" case.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import re
+import shutil
+import signal
+import sqlite3
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from index import derived, manifest, snapshot
+from index.building import ChunkParams, sync_folder
+from index.chunking import chunk_sentences
+from index.embedding import Embedder
+from index.engine import Engine
+from index.loading import make_document
+from index.sentences import split_sentences
+from index.snapshot import INDEX_DIR, store_at
+
+MODEL = "all-MiniLM-L6-v2"
+BIN = Path(sys.executable).parent
+CLI = str(BIN / "citeqa")
+ENV = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
+DEADLINE = 180.0  # seconds; a subprocess still running then is a hang, not a slow machine
+
+RIVERS = ["Alna", "Tana", "Glomma", "Otra", "Lagen", "Drammenselva", "Orkla", "Gaula", "Namsen", "Vefsna"]
+THINGS = ["boats", "barges", "ferries", "canoes", "rafts", "kayaks"]
+SEASONS = ["spring", "summer", "autumn", "winter"]
+TOWNS = ["Lillestrom", "Hamar", "Skien", "Arendal", "Kongsberg", "Molde", "Steinkjer", "Mosjoen"]
+
+
+def doc_text(i: int, edition: int = 0, paras: int = 1, per: int = 3) -> str:
+    """A deterministic little report: a title line, then paragraphs of varied sentences."""
+    r = random.Random(i * 1000 + edition)
+    lines = [f"Report {i} on the river {RIVERS[i % len(RIVERS)]}, edition {edition}", ""]
+    for _ in range(paras):
+        lines.append(" ".join(
+            f"Document {i} says the river {r.choice(RIVERS)} carries {r.randint(10, 999)} "
+            f"{r.choice(THINGS)} each {r.choice(SEASONS)} past {r.choice(TOWNS)}." for _ in range(per)))
+        lines.append("")
+    return "\n".join(lines)
+
+
+def folder_state(folder: Path) -> dict[str, str]:
+    """What the index must hold for `folder`: doc_id (file stem) -> the file's text, kept whole."""
+    return {p.stem: p.read_text(encoding="utf-8") for p in sorted(folder.glob("*.txt"))}
+
+
+@dataclass(frozen=True)
+class State:
+    docs: dict[str, str]
+    counts: dict[str, int]
+    fingerprint: str
+
+
+def read_state(data: Path) -> State:
+    store = store_at(data)
+    return State({d.doc_id: d.text for d in store.documents()}, store.counts(), store.fingerprint())
+
+
+# -- running a subprocess and killing it at a chosen moment ----------------------------------------------
+
+@dataclass
+class Run:
+    """A subprocess whose stderr is collected as it comes, and what its data folder looked like before."""
+
+    proc: subprocess.Popen
+    data: Path
+    started: float
+    stderr: bytearray = field(default_factory=bytearray)
+    db_before: tuple[int, int] = (0, 0)
+    files_before: frozenset[str] = frozenset()
+    manifest_before: int = 0
+
+    @classmethod
+    def start(cls, cmd: list[str], data: Path, stdin: bool = False) -> Run:
+        db = data / snapshot.DB_NAME
+        folder = data / INDEX_DIR
+        before = dict(db_before=(db.stat().st_mtime_ns, db.stat().st_size),
+                      files_before=frozenset(visible(folder)),
+                      manifest_before=(folder / manifest.NAME).stat().st_ino)
+        proc = subprocess.Popen(cmd, stdin=subprocess.PIPE if stdin else subprocess.DEVNULL,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=ENV)
+        run = cls(proc, data, time.perf_counter(), **before)
+        threading.Thread(target=run._drain, daemon=True).start()
+        return run
+
+    def _drain(self) -> None:
+        while chunk := os.read(self.proc.stderr.fileno(), 65536):
+            self.stderr.extend(chunk)
+
+    def elapsed(self) -> float:
+        return time.perf_counter() - self.started
+
+    # Each probe is monotonic: once true it stays true, so polling can be late but never miss it.
+    def db_written(self) -> bool:
+        db = self.data / snapshot.DB_NAME
+        wal = db.with_name(db.name + "-wal")
+        try:
+            if wal.stat().st_size > 0:
+                return True
+        except FileNotFoundError:
+            pass
+        return (db.stat().st_mtime_ns, db.stat().st_size) != self.db_before
+
+    def new_generation(self) -> bool:
+        return bool(visible(self.data / INDEX_DIR) - self.files_before)
+
+    def manifest_replaced(self) -> bool:
+        try:
+            return (self.data / INDEX_DIR / manifest.NAME).stat().st_ino != self.manifest_before
+        except FileNotFoundError:
+            return False
+
+    def wait_for(self, ready) -> None:
+        """Poll until `ready()` or the process ends."""
+        while self.proc.poll() is None and not ready():
+            if self.elapsed() > DEADLINE:
+                self.proc.kill()
+                pytest.fail(f"subprocess hung: {self.proc.args}\n{self.stderr.decode(errors='replace')}")
+            time.sleep(0.002)
+
+    def kill(self) -> bool:
+        """SIGKILL now; True when the process was still running and died of it."""
+        self.proc.send_signal(signal.SIGKILL)  # does nothing when the process has already been reaped
+        self.proc.wait(timeout=60)
+        return self.proc.returncode == -signal.SIGKILL
+
+    def finish(self) -> str:
+        self.proc.wait(timeout=DEADLINE)
+        out = self.proc.stdout.read().decode()
+        assert self.proc.returncode == 0, f"{self.proc.args} failed:\n{out}\n{self.stderr.decode()}"
+        return out
+
+
+def visible(folder: Path) -> set[str]:
+    return {n for n in os.listdir(folder) if not n.startswith(".")}
+
+
+def copy_data(src: Path, dst: Path) -> Path:
+    shutil.copytree(src, dst)
+    return dst
+
+
+# -- what must hold after any kill ---------------------------------------------------------------------
+
+def check_index(data: Path, embedder: Embedder, states: dict[str, State]) -> str:
+    """The index opens and is whole, and equals exactly one of `states`; returns that state's name."""
+    with sqlite3.connect(data / snapshot.DB_NAME) as db:
+        assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    snap = snapshot.load(data, MODEL)
+    now = read_state(data)
+    names = [name for name, state in states.items() if state.docs == now.docs]
+    assert len(names) == 1, (f"documents match none of {list(states)}: "
+                             f"{sorted(now.docs)} vs " + str({n: sorted(s.docs) for n, s in states.items()}))
+    name = names[0]
+    assert now.counts == states[name].counts, f"{name} documents but rows of a mix: {now.counts}"
+    assert now.fingerprint == states[name].fingerprint
+
+    # FAISS agrees with SQLite, and every row it names belongs to a stored document.
+    assert snap.faiss_index.ntotal == now.counts["chunks"] == len(snap.chunk_ids)
+    assert snap.sentence_index.ntotal == now.counts["sentences"] == len(snap.sentence_ids)
+    assert set(snap.chunk_docs) == set(now.docs)  # every document is searchable, and nothing else
+    assert set(snap.sentence_docs) <= set(now.docs)
+    assert snap.manifest.fingerprint == now.fingerprint
+    assert manifest.load(data / INDEX_DIR) == snap.manifest  # the repair, if any, is on disk
+    assert snap.manifest.chunks == now.counts["chunks"]
+    for table in ("chunks", "sentences"):
+        assert derived.faiss_path(data / INDEX_DIR, snap.manifest.generation, table).exists()
+
+    passages = Engine(data, embedder).load().search("river boats", k=3)
+    assert len(passages) == 3
+    for p in passages:
+        assert p.doc_id in now.docs
+        assert p.text == now.docs[p.doc_id][p.start:p.end]
+    return name
+
+
+# -- fixtures ------------------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def module_embedder() -> Embedder:
+    return Embedder().load()
+
+
+@dataclass(frozen=True)
+class Corpus:
+    old_docs: Path
+    new_docs: Path
+    old_data: Path  # built from old_docs by the CLI, never written to afterwards
+    old: State
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory) -> Corpus:
+    root = tmp_path_factory.mktemp("crash")
+    old_docs, new_docs, old_data = root / "old-docs", root / "new-docs", root / "old-data"
+    old_docs.mkdir()
+    for i in range(30):
+        (old_docs / f"doc{i:02d}.txt").write_text(doc_text(i), encoding="utf-8")
+    # The change: three files edited, three added, three deleted; the edited and added ones are longer,
+    # so the update embeds about a hundred texts and spends a few seconds in the model.
+    shutil.copytree(old_docs, new_docs)
+    for i in (27, 28, 29):
+        (new_docs / f"doc{i:02d}.txt").unlink()
+    for i in (3, 11, 19, 30, 31, 32):
+        (new_docs / f"doc{i:02d}.txt").write_text(doc_text(i, edition=1, paras=3, per=5), encoding="utf-8")
+
+    proc = subprocess.run([CLI, "index", "build", "--docs", str(old_docs), "--data", str(old_data)],
+                          capture_output=True, text=True, env=ENV, timeout=DEADLINE)
+    assert proc.returncode == 0, proc.stderr
+    old = read_state(old_data)
+    assert old.docs == folder_state(old_docs)
+    assert old.counts["documents"] == 30 and old.counts["chunks"] >= 30
+    return Corpus(old_docs, new_docs, old_data, old)
+
+
+# -- the tests -----------------------------------------------------------------------------------------
+
+def test_build_killed_at_any_moment_leaves_old_or_new_index(corpus, module_embedder, tmp_path):
+    build = [CLI, "index", "build", "--docs", str(corpus.new_docs), "--data"]
+
+    # One unkilled build of the change, watched, gives the new state and the timeline to aim at.
+    data = copy_data(corpus.old_data, tmp_path / "measured")
+    run = Run.start(build + [str(data)], data)
+    marks = {}
+    for name, ready in (("embedding", lambda: b"embedding:" in run.stderr),
+                        ("database", run.db_written), ("generation", run.new_generation),
+                        ("manifest", run.manifest_replaced)):
+        run.wait_for(ready)
+        marks[name] = run.elapsed()
+    out = run.finish()
+    marks["exit"] = run.elapsed()
+    new = read_state(data)
+    assert new.docs == folder_state(corpus.new_docs)
+    assert new.fingerprint != corpus.old.fingerprint
+    embedded = int(re.search(r"embedded (\d+) texts", out).group(1))
+    assert embedded > 64  # enough for several embedding batches, so "mid-embedding" exists
+    states = {"old": corpus.old, "new": new}
+    assert check_index(data, module_embedder, states) == "new"
+
+    progress = re.compile(rb"\b(\d+)/" + str(embedded).encode() + rb"\b")
+
+    def mid_embedding() -> bool:  # tqdm has reported at least one batch embedded
+        return any(int(n) > 0 for n in progress.findall(run.stderr))
+
+    # (label, what to wait for once started). Times are scaled from the measured run.
+    kill_points = [
+        ("0.3 s: interpreter starting", lambda: run.elapsed() >= 0.3),
+        ("loading modules and the model", lambda: run.elapsed() >= 0.5 * marks["embedding"]),
+        ("embedding started", lambda: b"embedding:" in run.stderr),
+        ("mid-embedding", mid_embedding),
+        ("SQLite commit being written", lambda: run.db_written()),
+        ("FAISS/BM25 generation being written", lambda: run.new_generation()),
+        ("manifest just replaced", lambda: run.manifest_replaced()),
+    ]
+    outcomes = []
+    for i, (label, ready) in enumerate(kill_points):
+        data = copy_data(corpus.old_data, tmp_path / f"kill{i}")
+        run = Run.start(build + [str(data)], data)
+        run.wait_for(ready)
+        at = run.elapsed()
+        died = run.kill()
+        outcome = check_index(data, module_embedder, states)
+        outcomes.append((label, round(at, 2), "killed" if died else "had finished", outcome))
+
+        # A normal build afterwards reaches the new state, redoing exactly what the kill lost.
+        report = sync_folder(data, corpus.new_docs, module_embedder, ChunkParams(), progress=False)
+        assert report.embedded == (embedded if outcome == "old" else 0), outcomes
+        assert check_index(data, module_embedder, states) == "new"
+
+    print(f"\nmeasured build: {marks}")
+    for row in outcomes:
+        label, at, how, outcome = row
+        print(f"  kill at {label:<38} {at:6.2f} s  {how:<12} -> {outcome} state")
+    by_label = {label: outcome for label, _, _, outcome in outcomes}
+    # Only the code's order makes these certain: a build commits SQLite before it writes any derived file.
+    assert by_label["0.3 s: interpreter starting"] == "old", outcomes
+    assert by_label["FAISS/BM25 generation being written"] == "new", outcomes
+    assert by_label["manifest just replaced"] == "new", outcomes
+
+
+PUT_SCRIPT = """
+import sys
+from pathlib import Path
+
+from index.building import ChunkParams, put_document
+from index.embedding import Embedder
+from index.loading import make_document
+
+data, source = Path(sys.argv[1]), Path(sys.argv[2])
+embedder = Embedder().load()
+embedder.encode(["warm up"])
+doc = make_document(source.read_text(encoding="utf-8"), "extra_doc")
+print("ready", file=sys.stderr, flush=True)
+sys.stdin.readline()
+put_document(data, doc, embedder, ChunkParams())
+"""
+
+
+def test_put_document_killed_midway_stores_all_of_it_or_nothing(corpus, module_embedder, tmp_path):
+    text = doc_text(99, edition=7, paras=12, per=10)  # about 120 sentences and a dozen chunks
+    source = tmp_path / "extra.txt"
+    source.write_text(text, encoding="utf-8")
+
+    # The new state, worked out without the model's vectors: what put_document will store.
+    doc = make_document(text, "extra_doc")
+    count = module_embedder.count_tokens
+    sents = split_sentences(doc.doc_id, doc.text, doc.content, count, ChunkParams().chunk_tokens)
+    chunks = chunk_sentences(doc.doc_id, doc.title, doc.text, sents, count, ChunkParams().chunk_tokens,
+                             ChunkParams().overlap_tokens)
+    old = corpus.old
+    with_extra = {**old.docs, "extra_doc": text}
+    new_counts = {"documents": old.counts["documents"] + 1, "chunks": old.counts["chunks"] + len(chunks),
+                  "sentences": old.counts["sentences"] + len(sents)}
+
+    kill_points = [
+        ("as the write begins", lambda run: True),
+        ("0.5 s into cutting and embedding", lambda run: run.elapsed() >= 0.5),
+        ("SQLite commit being written", lambda run: run.db_written()),
+        ("FAISS/BM25 generation being written", lambda run: run.new_generation()),
+    ]
+    # The workers load the model side by side, then each waits for its go.
+    runs = []
+    for i in range(len(kill_points)):
+        data = copy_data(corpus.old_data, tmp_path / f"put{i}")
+        runs.append(Run.start([sys.executable, "-c", PUT_SCRIPT, str(data), str(source)], data, stdin=True))
+    for run in runs:
+        run.wait_for(lambda run=run: b"ready" in run.stderr)
+        assert run.proc.poll() is None, run.stderr.decode()
+
+    outcomes = []
+    new = None
+    for run, (label, ready) in zip(runs, kill_points, strict=True):
+        run.proc.stdin.write(b"go\n")
+        run.proc.stdin.flush()
+        run.started = time.perf_counter()
+        run.wait_for(lambda run=run, ready=ready: ready(run))
+        at = run.elapsed()
+        died = run.kill()
+        after = read_state(run.data)
+        if "extra_doc" in after.docs:
+            assert after.docs == with_extra  # the whole text, not a piece of it
+            assert after.counts == new_counts
+            new = new or after
+        else:
+            assert after.docs == old.docs
+        states = {"old": old} | ({"new": new} if new else {})
+        outcome = check_index(run.data, module_embedder, states)
+        outcomes.append((label, round(at, 2), "killed" if died else "had finished", outcome))
+
+    for row in outcomes:
+        label, at, how, outcome = row
+        print(f"  put_document killed {label:<38} {at:6.2f} s  {how:<12} -> {outcome} state")
+    assert outcomes[0][3] == "old", outcomes
+    assert outcomes[-1][3] == "new", outcomes  # its commit came before its derived files
+
+
+def test_damaged_or_missing_derived_files_are_rebuilt_from_sqlite(corpus, module_embedder, tmp_path):
+    old = corpus.old
+    states = {"old": old}
+    current = manifest.load(corpus.old_data / INDEX_DIR)
+    assert current is not None and current.fingerprint == old.fingerprint
+
+    garbage = copy_data(corpus.old_data, tmp_path / "garbage")
+    path = derived.faiss_path(garbage / INDEX_DIR, current.generation, "chunks")
+    path.write_bytes(random.Random(1).randbytes(path.stat().st_size))
+
+    truncated = copy_data(corpus.old_data, tmp_path / "truncated")
+    path = derived.faiss_path(truncated / INDEX_DIR, current.generation, "sentences")
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+
+    no_manifest = copy_data(corpus.old_data, tmp_path / "no-manifest")
+    (no_manifest / INDEX_DIR / manifest.NAME).unlink()
+
+    for data in (garbage, truncated, no_manifest):
+        snap = snapshot.load(data, MODEL)
+        assert snap.faiss_index.ntotal == old.counts["chunks"] == len(snap.chunk_ids)
+        assert snap.sentence_index.ntotal == old.counts["sentences"]
+        assert check_index(data, module_embedder, states) == "old"
+        if data is not no_manifest:
+            assert snap.manifest.generation != current.generation  # rewritten, not trusted
