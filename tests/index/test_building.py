@@ -48,7 +48,8 @@ def test_add_replace_delete_touch_only_that_document(tmp_path, docs, embedder):
     before = store_at(data).rows("chunks")[0]
     counting = CountingEmbedder(embedder)
 
-    (docs / "new.txt").write_text("Otter census\nLake Vrana holds forty otters. They eat fish.", encoding="utf-8")
+    otters = "Otter census\nLake Vrana holds forty otters. They eat fish."
+    (docs / "new.txt").write_text(otters, encoding="utf-8")
     report = sync_folder(data, docs, counting, ChunkParams(), progress=False)
     assert report.added == ["new"] and report.unchanged == 5
     assert all("otter" in t.lower() or "fish" in t.lower() for t in counting.texts)

@@ -28,7 +28,8 @@ def test_chunk_and_sentence_offsets_reproduce_their_text(engine):
 def test_no_chunk_exceeds_the_models_window(engine, embedder):
     snap = engine.snapshot()
     limit = embedder.model.max_seq_length
-    sizes = [len(embedder.model.tokenizer(snap.chunk(r).text)["input_ids"]) for r in range(len(snap.chunk_ids))]
+    tokenize = embedder.model.tokenizer
+    sizes = [len(tokenize(snap.chunk(r).text)["input_ids"]) for r in range(len(snap.chunk_ids))]
     assert max(sizes) <= limit  # counted with [CLS] and [SEP]: nothing is truncated
     assert sum(sizes) / len(sizes) > 0.6 * limit  # and chunks are not needlessly small
 

@@ -48,7 +48,8 @@ def test_content_spans_point_into_the_unchanged_text():
 
 def test_generic_page_furniture_is_recognised():
     page = ("Otters of Lake Vrana\nThe lake holds forty otters in all.\nAdvertisement\nShare on Facebook\n"
-            "Read more: Beavers of the north\nThey eat fish and sleep in dens.\n© 2024 Lake News. All rights reserved.")
+            "Read more: Beavers of the north\nThey eat fish and sleep in dens.\n"
+            "© 2024 Lake News. All rights reserved.")
     marked = {line.text: line.furniture for line in classify_lines(page)}
     assert marked["The lake holds forty otters in all."] is None
     assert marked["They eat fish and sleep in dens."] is None

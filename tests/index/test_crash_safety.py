@@ -20,6 +20,7 @@ import subprocess
 import sys
 import threading
 import time
+from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -163,9 +164,9 @@ def copy_data(src: Path, dst: Path) -> Path:
 
 def check_index(data: Path, embedder: Embedder, states: dict[str, State]) -> str:
     """The index opens and is whole, and equals exactly one of `states`; returns that state's name."""
-    with sqlite3.connect(data / snapshot.DB_NAME) as db:
+    with closing(sqlite3.connect(data / snapshot.DB_NAME)) as db:
         assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
-    snap = snapshot.load(data, MODEL)
+    snap = snapshot.load(data, MODEL)  # repairs derived files when it must, so it comes first
     now = read_state(data)
     names = [name for name, state in states.items() if state.docs == now.docs]
     assert len(names) == 1, (f"documents match none of {list(states)}: "
@@ -185,7 +186,7 @@ def check_index(data: Path, embedder: Embedder, states: dict[str, State]) -> str
     for table in ("chunks", "sentences"):
         assert derived.faiss_path(data / INDEX_DIR, snap.manifest.generation, table).exists()
 
-    passages = Engine(data, embedder).load().search("river boats", k=3)
+    passages = Engine(data, embedder).load().search("river boats", k=3)  # hybrid: FAISS and BM25
     assert len(passages) == 3
     for p in passages:
         assert p.doc_id in now.docs
@@ -209,23 +210,25 @@ class Corpus:
 
 
 @pytest.fixture(scope="module")
-def corpus(tmp_path_factory) -> Corpus:
+def corpus(tmp_path_factory, request) -> Corpus:
     root = tmp_path_factory.mktemp("crash")
     old_docs, new_docs, old_data = root / "old-docs", root / "new-docs", root / "old-data"
     old_docs.mkdir()
     for i in range(30):
         (old_docs / f"doc{i:02d}.txt").write_text(doc_text(i), encoding="utf-8")
     # The change: three files edited, three added, three deleted; the edited and added ones are longer,
-    # so the update embeds about a hundred texts and spends a few seconds in the model.
+    # so the update embeds several batches of texts and spends a few seconds in the model.
     shutil.copytree(old_docs, new_docs)
     for i in (27, 28, 29):
         (new_docs / f"doc{i:02d}.txt").unlink()
     for i in (3, 11, 19, 30, 31, 32):
-        (new_docs / f"doc{i:02d}.txt").write_text(doc_text(i, edition=1, paras=3, per=5), encoding="utf-8")
+        (new_docs / f"doc{i:02d}.txt").write_text(doc_text(i, edition=1, paras=2, per=6), encoding="utf-8")
 
-    proc = subprocess.run([CLI, "index", "build", "--docs", str(old_docs), "--data", str(old_data)],
-                          capture_output=True, text=True, env=ENV, timeout=DEADLINE)
-    assert proc.returncode == 0, proc.stderr
+    proc = subprocess.Popen([CLI, "index", "build", "--docs", str(old_docs), "--data", str(old_data)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=ENV)
+    request.getfixturevalue("module_embedder")  # loads meanwhile
+    out, err = proc.communicate(timeout=DEADLINE)
+    assert proc.returncode == 0, err.decode()
     old = read_state(old_data)
     assert old.docs == folder_state(old_docs)
     assert old.counts["documents"] == 30 and old.counts["chunks"] >= 30
@@ -258,24 +261,23 @@ def test_build_killed_at_any_moment_leaves_old_or_new_index(corpus, module_embed
 
     progress = re.compile(rb"\b(\d+)/" + str(embedded).encode() + rb"\b")
 
-    def mid_embedding() -> bool:  # tqdm has reported at least one batch embedded
+    def mid_embedding(run: Run) -> bool:  # tqdm has reported at least one batch embedded
         return any(int(n) > 0 for n in progress.findall(run.stderr))
 
-    # (label, what to wait for once started). Times are scaled from the measured run.
+    # (label, when to kill a run). The second is scaled from the measured run, the rest are events.
     kill_points = [
-        ("0.3 s: interpreter starting", lambda: run.elapsed() >= 0.3),
-        ("loading modules and the model", lambda: run.elapsed() >= 0.5 * marks["embedding"]),
-        ("embedding started", lambda: b"embedding:" in run.stderr),
+        ("0.3 s: interpreter starting", lambda run: run.elapsed() >= 0.3),
+        ("loading modules and the model", lambda run: run.elapsed() >= 0.5 * marks["embedding"]),
         ("mid-embedding", mid_embedding),
-        ("SQLite commit being written", lambda: run.db_written()),
-        ("FAISS/BM25 generation being written", lambda: run.new_generation()),
-        ("manifest just replaced", lambda: run.manifest_replaced()),
+        ("SQLite commit being written", Run.db_written),
+        ("FAISS/BM25 generation being written", Run.new_generation),
+        ("manifest just replaced", Run.manifest_replaced),
     ]
     outcomes = []
     for i, (label, ready) in enumerate(kill_points):
         data = copy_data(corpus.old_data, tmp_path / f"kill{i}")
         run = Run.start(build + [str(data)], data)
-        run.wait_for(ready)
+        run.wait_for(lambda run=run, ready=ready: ready(run))
         at = run.elapsed()
         died = run.kill()
         outcome = check_index(data, module_embedder, states)
@@ -316,7 +318,7 @@ put_document(data, doc, embedder, ChunkParams())
 
 
 def test_put_document_killed_midway_stores_all_of_it_or_nothing(corpus, module_embedder, tmp_path):
-    text = doc_text(99, edition=7, paras=12, per=10)  # about 120 sentences and a dozen chunks
+    text = doc_text(99, edition=7, paras=6, per=10)  # about 60 sentences and half a dozen chunks
     source = tmp_path / "extra.txt"
     source.write_text(text, encoding="utf-8")
 
@@ -334,37 +336,41 @@ def test_put_document_killed_midway_stores_all_of_it_or_nothing(corpus, module_e
     kill_points = [
         ("as the write begins", lambda run: True),
         ("0.5 s into cutting and embedding", lambda run: run.elapsed() >= 0.5),
-        ("SQLite commit being written", lambda run: run.db_written()),
-        ("FAISS/BM25 generation being written", lambda run: run.new_generation()),
+        ("SQLite commit being written", Run.db_written),
+        ("FAISS/BM25 generation being written", Run.new_generation),
     ]
     # The workers load the model side by side, then each waits for its go.
     runs = []
     for i in range(len(kill_points)):
         data = copy_data(corpus.old_data, tmp_path / f"put{i}")
         runs.append(Run.start([sys.executable, "-c", PUT_SCRIPT, str(data), str(source)], data, stdin=True))
-    for run in runs:
-        run.wait_for(lambda run=run: b"ready" in run.stderr)
-        assert run.proc.poll() is None, run.stderr.decode()
-
     outcomes = []
     new = None
-    for run, (label, ready) in zip(runs, kill_points, strict=True):
-        run.proc.stdin.write(b"go\n")
-        run.proc.stdin.flush()
-        run.started = time.perf_counter()
-        run.wait_for(lambda run=run, ready=ready: ready(run))
-        at = run.elapsed()
-        died = run.kill()
-        after = read_state(run.data)
-        if "extra_doc" in after.docs:
-            assert after.docs == with_extra  # the whole text, not a piece of it
-            assert after.counts == new_counts
-            new = new or after
-        else:
-            assert after.docs == old.docs
-        states = {"old": old} | ({"new": new} if new else {})
-        outcome = check_index(run.data, module_embedder, states)
-        outcomes.append((label, round(at, 2), "killed" if died else "had finished", outcome))
+    try:
+        for run in runs:
+            run.wait_for(lambda run=run: b"ready" in run.stderr)
+            assert run.proc.poll() is None, run.stderr.decode()
+        for run, (label, ready) in zip(runs, kill_points, strict=True):
+            run.proc.stdin.write(b"go\n")
+            run.proc.stdin.flush()
+            run.started = time.perf_counter()
+            run.wait_for(lambda run=run, ready=ready: ready(run))
+            at = run.elapsed()
+            died = run.kill()
+            after = read_state(run.data)
+            if "extra_doc" in after.docs:
+                assert after.docs == with_extra  # the whole text, not a piece of it
+                assert after.counts == new_counts
+                new = new or after
+            else:
+                assert after.docs == old.docs
+            states = {"old": old} | ({"new": new} if new else {})
+            outcome = check_index(run.data, module_embedder, states)
+            outcomes.append((label, round(at, 2), "killed" if died else "had finished", outcome))
+    finally:
+        for run in runs:  # a failure above must not leave workers waiting on their go
+            run.proc.send_signal(signal.SIGKILL)
+            run.proc.wait(timeout=60)
 
     for row in outcomes:
         label, at, how, outcome = row
