@@ -197,8 +197,9 @@ def check_index(data: Path, embedder: Embedder, states: dict[str, State]) -> str
 # -- fixtures ------------------------------------------------------------------------------------------
 
 @pytest.fixture(scope="module")
-def module_embedder() -> Embedder:
-    return Embedder().load()
+def module_embedder(embedder) -> Embedder:
+    """The session's real model (see conftest), under the name this module's tests use."""
+    return embedder
 
 
 @dataclass(frozen=True)
