@@ -16,6 +16,7 @@ from index.building import ChunkParams
 from index.embedding import Embedder
 from index.errors import DocumentNotFound, IndexNotReady
 from index.hybrid import Retriever
+from index.manifest import check_model
 from index.records import Document, Passage
 from index.snapshot import Snapshot
 
@@ -34,11 +35,8 @@ class Engine:
         """Read the index and warm the model: the slow part, done once at start."""
         snap = snapshot.load(self.data_dir, self.embedder.name)
         self.embedder.load()
-        snap_dim = snap.manifest.dim
-        if snap_dim != self.embedder.dim:
-            from index.manifest import check_model
-
-            check_model(snap.manifest.model, snap_dim, self.embedder.name, self.embedder.dim, self.data_dir)
+        recorded = snap.manifest
+        check_model(recorded.model, recorded.dim, self.embedder.name, self.embedder.dim, self.data_dir)
         self._snapshot = snap
         return self
 
