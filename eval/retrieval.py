@@ -5,12 +5,16 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from eval.dataset import Question
+from eval.dataset import Evidence, Question
 from index.records import Passage
 
 
+def holds(passage: Passage, evidence: Evidence) -> bool:
+    return evidence.doc_id == passage.doc_id and evidence.quote in passage.text
+
+
 def holds_evidence(passage: Passage, question: Question) -> bool:
-    return any(e.doc_id == passage.doc_id and e.quote in passage.text for e in question.evidence)
+    return any(holds(passage, e) for e in question.evidence)
 
 
 @dataclass(frozen=True)
@@ -39,7 +43,7 @@ def score(search: Callable[[str, int], list[Passage]], questions: list[Question]
         hits5 += rank is not None and rank <= 5
         rr += 1.0 / rank if rank else 0.0
         top = passages[:k]
-        found = sum(any(e.doc_id == p.doc_id and e.quote in p.text for p in top) for e in q.evidence)
+        found = sum(any(holds(p, e) for p in top) for e in q.evidence)
         recall += found / len(q.evidence)
     n = max(len(asked), 1)
     return RetrievalScores(len(asked), hits1 / n, hits5 / n, rr / n, recall / n)

@@ -10,7 +10,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from index import derived, manifest
+from index import derived
 from index.chunking import chunk_sentences
 from index.embedding import Embedder
 from index.errors import InvalidInput
@@ -101,10 +101,8 @@ def _commit(store: Store, prepared: list[Prepared], removed: list[str], embedder
 
 def refresh(store: Store, data_dir: Path) -> None:
     """Bring FAISS and BM25 files in line with SQLite (nothing to do when they already are)."""
-    folder = Path(data_dir) / INDEX_DIR
-    current = manifest.load(folder)
-    if "model" in store.meta() and (current is None or current.fingerprint != store.fingerprint()):
-        derived.write(store, folder)
+    if "model" in store.meta() and derived.current(store, Path(data_dir) / INDEX_DIR) is None:
+        derived.write(store, Path(data_dir) / INDEX_DIR)
 
 
 def sync_folder(data_dir: Path, folder: Path, embedder: Embedder, params: ChunkParams,

@@ -58,6 +58,21 @@ def write(store: Store, folder: Path) -> Manifest:
     return new
 
 
+def current(store: Store, folder: Path) -> Manifest | None:
+    """The manifest, if it describes what SQLite holds now; None when it is missing or stale."""
+    found = manifest.load(folder)
+    return found if found is not None and found.fingerprint == store.fingerprint() else None
+
+
+def ensure(store: Store, folder: Path) -> Manifest:
+    """The current manifest, rewriting the derived files first when they lag SQLite."""
+    found = current(store, folder)
+    if found is None:
+        log.warning("index files in %s are missing or older than the database; rebuilding them", folder)
+        found = write(store, folder)
+    return found
+
+
 def prune(folder: Path, keep: str) -> None:
     """Remove the files of generations the manifest no longer names (left by a swap or a crash)."""
     for path in folder.iterdir():

@@ -28,19 +28,19 @@ def rrf(rankings: list[list[int]], k: int = RRF_K) -> list[tuple[int, float]]:
     return sorted(scores.items(), key=lambda item: (-item[1], item[0]))
 
 
-def _allowed_rows(snap: Snapshot, doc_ids: list[str] | None) -> np.ndarray | None:
+def _allowed_rows(rows_by_doc: dict[str, np.ndarray], doc_ids: list[str] | None) -> np.ndarray | None:
+    """The rows of the documents in `doc_ids`, or None for no filter."""
     if doc_ids is None:
         return None
-    parts = [snap.doc_rows[d] for d in dict.fromkeys(doc_ids) if d in snap.doc_rows]
+    parts = [rows_by_doc[d] for d in dict.fromkeys(doc_ids) if d in rows_by_doc]
     return np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
 
 
 def _allowed_ids(ids: list[str], rows_by_doc: dict[str, np.ndarray], doc_ids: list[str] | None
                  ) -> np.ndarray | None:
-    if doc_ids is None:
-        return None
-    rows = [r for d in dict.fromkeys(doc_ids) for r in rows_by_doc.get(d, ())]
-    return np.array([vectors.faiss_id(ids[r]) for r in rows], dtype=np.int64)
+    """The same filter as FAISS ids."""
+    rows = _allowed_rows(rows_by_doc, doc_ids)
+    return None if rows is None else np.array([vectors.faiss_id(ids[r]) for r in rows], dtype=np.int64)
 
 
 def dense_ranking(snap: Snapshot, query_vector: np.ndarray, n: int, doc_ids: list[str] | None = None
@@ -94,7 +94,7 @@ class Retriever:
 
     def search(self, query: str, k: int = 5, doc_ids: list[str] | None = None) -> list[Passage]:
         snap = self.snapshot()
-        rows = _allowed_rows(snap, doc_ids)
+        rows = _allowed_rows(snap.doc_rows, doc_ids)
         n = max(self.depth, k)
         if self.mode == "bm25":
             fused = lexical_ranking(snap, query, k, rows)

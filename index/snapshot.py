@@ -51,23 +51,19 @@ class Snapshot:
 
     def __post_init__(self) -> None:
         self.row_of = {vectors.faiss_id(cid): row for row, cid in enumerate(self.chunk_ids)}
-        rows: dict[str, list[int]] = {}
-        for row, doc_id in enumerate(self.chunk_docs):
-            rows.setdefault(doc_id, []).append(row)
-        self.doc_rows = {d: np.array(r, dtype=np.int64) for d, r in rows.items()}
         self.sentence_row_of = {vectors.faiss_id(sid): row for row, sid in enumerate(self.sentence_ids)}
-        srows: dict[str, list[int]] = {}
-        for row, doc_id in enumerate(self.sentence_docs):
-            srows.setdefault(doc_id, []).append(row)
-        self.doc_sentence_rows = {d: np.array(r, dtype=np.int64) for d, r in srows.items()}
+        self.doc_rows = _rows_by_doc(self.chunk_docs)
+        self.doc_sentence_rows = _rows_by_doc(self.sentence_docs)
         self.sentence_chunks = [[] for _ in self.sentence_ids]
         for doc_id, sent_rows in self.doc_sentence_rows.items():
-            chunk_rows = self.doc_rows.get(doc_id, ())
-            for c in chunk_rows:
-                lo, hi = self.chunk_starts[c], self.chunk_ends[c]
-                for r in sent_rows:
-                    if lo <= self.sentence_starts[r] and self.sentence_ends[r] <= hi:
-                        self.sentence_chunks[r].append(int(c))
+            chunk_rows = self.doc_rows.get(doc_id, np.zeros(0, dtype=np.int64))
+            # A document's chunks are in order and both their starts and ends increase, so the
+            # chunks holding a sentence form one run: those starting at or before it, ending at or after it.
+            first = np.searchsorted(self.chunk_ends[chunk_rows], self.sentence_ends[sent_rows], side="left")
+            starts = self.chunk_starts[chunk_rows]
+            last = np.searchsorted(starts, self.sentence_starts[sent_rows], side="right")
+            for r, lo, hi in zip(sent_rows.tolist(), first.tolist(), last.tolist(), strict=True):
+                self.sentence_chunks[r] = chunk_rows[lo:hi].tolist()
 
     def chunk(self, row: int) -> Chunk:
         doc = self.documents[self.chunk_docs[row]]
@@ -75,8 +71,15 @@ class Snapshot:
         return Chunk(self.chunk_ids[row], doc.doc_id, doc.title, start, end, doc.text[start:end])
 
 
+def _rows_by_doc(doc_ids: list[str]) -> dict[str, np.ndarray]:
+    rows: dict[str, list[int]] = {}
+    for row, doc_id in enumerate(doc_ids):
+        rows.setdefault(doc_id, []).append(row)
+    return {d: np.array(r, dtype=np.int64) for d, r in rows.items()}
+
+
 def _read(store: Store, folder: Path, current: Manifest) -> Snapshot:
-    ids, docs, starts, ends, _ = store.rows("chunks")
+    ids, docs, starts, ends, _ = store.rows("chunks", vectors=False)
     sids, sdocs, sstarts, sends, svecs = store.rows("sentences")
     index = vectors.load(derived.faiss_path(folder, current.generation, "chunks"))
     sentence_index = vectors.load(derived.faiss_path(folder, current.generation, "sentences"))
@@ -102,10 +105,7 @@ def load(data_dir: Path, model: str) -> Snapshot:
                             f"citeqa index build --data {data_dir}")
     manifest.check_model(meta["model"], int(meta["dim"]), model, None, data_dir)
     folder = data_dir / INDEX_DIR
-    current = manifest.load(folder)
-    if current is None or current.fingerprint != store.fingerprint():
-        log.warning("index files in %s are missing or older than the database; rebuilding them", folder)
-        current = derived.write(store, folder)
+    current = derived.ensure(store, folder)
     try:
         return _read(store, folder, current)
     except (RuntimeError, ValueError, OSError) as exc:  # a damaged FAISS or BM25 file

@@ -177,18 +177,23 @@ class Store:
             return {table: db.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0]
                     for table in ("documents", "chunks", "sentences")}
 
-    def rows(self, table: str) -> tuple[list[str], list[str], np.ndarray, np.ndarray, np.ndarray]:
-        """All chunks or sentences in document order: ids, doc_ids, starts, ends, vectors."""
+    def rows(self, table: str, vectors: bool = True
+             ) -> tuple[list[str], list[str], np.ndarray, np.ndarray, np.ndarray]:
+        """All chunks or sentences in document order: ids, doc_ids, starts, ends, vectors (empty
+        when `vectors` is False, for callers that have them in FAISS already)."""
         if table not in ("chunks", "sentences"):
             raise ValueError(f"table must be chunks or sentences, not {table!r}")
         key = "chunk_id" if table == "chunks" else "sentence_id"
+        vector = "vector" if vectors else "x''"
         with self.reading() as db:
             rows = db.execute(
-                f'SELECT {key}, doc_id, start, "end", vector FROM {table} ORDER BY doc_id, position'
+                f'SELECT {key}, doc_id, start, "end", {vector} FROM {table} '
+                "ORDER BY doc_id, position"
             ).fetchall()
         ids = [r[0] for r in rows]
         doc_ids = [r[1] for r in rows]
         starts = np.array([r[2] for r in rows], dtype=np.int64)
         ends = np.array([r[3] for r in rows], dtype=np.int64)
-        vectors = np.frombuffer(b"".join(r[4] for r in rows), dtype=np.float32)
-        return ids, doc_ids, starts, ends, vectors.reshape(len(rows), -1) if rows else vectors.reshape(0, 0)
+        matrix = np.frombuffer(b"".join(r[4] for r in rows), dtype=np.float32)
+        shape = (len(rows), -1) if matrix.size else (0, 0)
+        return ids, doc_ids, starts, ends, matrix.reshape(shape)

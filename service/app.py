@@ -8,9 +8,6 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from index.building import ChunkParams
-from index.embedding import Embedder
-from index.engine import Engine
 from service import errors, routes
 from service.config import Settings
 
@@ -19,8 +16,7 @@ log = logging.getLogger("citeqa")
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
-    engine = Engine(settings.data_dir, Embedder(settings.embed_model, batch_size=settings.batch_size),
-                    ChunkParams(settings.chunk_tokens, settings.overlap_tokens), depth=settings.search_depth)
+    engine = settings.engine()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):

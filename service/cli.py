@@ -31,15 +31,6 @@ def _settings(data: Path | None = None) -> Settings:
     return settings.model_copy(update={"data_dir": data}) if data else settings
 
 
-def _engine(settings: Settings):
-    from index.building import ChunkParams
-    from index.embedding import Embedder
-    from index.engine import Engine
-
-    return Engine(settings.data_dir, Embedder(settings.embed_model, batch_size=settings.batch_size),
-                  ChunkParams(settings.chunk_tokens, settings.overlap_tokens), depth=settings.search_depth)
-
-
 @index_app.command("build")
 def index_build(
     docs: Annotated[Path | None, typer.Option("--docs", help="Folder of .txt, .md, .html files.")]
@@ -49,14 +40,13 @@ def index_build(
     = False,
 ) -> None:
     """Index a folder: new and changed files are embedded, removed ones dropped, the rest left alone."""
-    from index.building import ChunkParams, sync_folder
-    from index.embedding import Embedder
+    from index.building import sync_folder
 
     settings = _settings(data)
     folder = docs or settings.docs_dir
     try:
-        report = sync_folder(settings.data_dir, folder, Embedder(settings.embed_model, settings.batch_size),
-                             ChunkParams(settings.chunk_tokens, settings.overlap_tokens), force=force)
+        report = sync_folder(settings.data_dir, folder, settings.embedder(), settings.chunk_params(),
+                             force=force)
     except CiteqaError as exc:
         _fail(exc.message)
     for skipped in report.skipped:
@@ -72,7 +62,7 @@ def index_build(
 @index_app.command("stats")
 def index_stats(data: DataOpt = None) -> None:
     """What the index holds and which model built it."""
-    from index import manifest
+    from index import derived
     from index.snapshot import INDEX_DIR, store_at
 
     settings = _settings(data)
@@ -81,8 +71,7 @@ def index_stats(data: DataOpt = None) -> None:
         where = settings.data_dir
         _fail(f"no index in {where}; build it with: citeqa index build --data {where}")
     counts, meta = store.counts(), store.meta()
-    current = manifest.load(settings.data_dir / INDEX_DIR)
-    fresh = current is not None and current.fingerprint == store.fingerprint()
+    fresh = derived.current(store, settings.data_dir / INDEX_DIR) is not None
     typer.echo(f"data:        {settings.data_dir}")
     typer.echo(f"model:       {meta.get('model', '-')} ({meta.get('dim', '-')} dimensions)")
     for key in ("documents", "chunks", "sentences"):
@@ -103,7 +92,7 @@ def search(
         _fail("QUESTION is empty; say what to look for")
     settings = _settings(data)
     try:
-        passages = _engine(settings).load().search(question, k=k, mode=mode)
+        passages = settings.engine().load().search(question, k=k, mode=mode)
     except CiteqaError as exc:
         _fail(exc.message)
     for p in passages:

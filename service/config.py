@@ -26,3 +26,19 @@ class Settings(BaseSettings):
     host: str = Field("127.0.0.1", description="Address `citeqa serve` binds.")
     port: int = Field(8000, ge=1, le=65535, description="Port `citeqa serve` listens on.")
     top_k: int = Field(5, ge=1, le=50, description="Passages retrieved when a request does not say.")
+
+    def embedder(self):
+        from index.embedding import Embedder
+
+        return Embedder(self.embed_model, batch_size=self.batch_size)
+
+    def chunk_params(self):
+        from index.building import ChunkParams
+
+        return ChunkParams(self.chunk_tokens, self.overlap_tokens)
+
+    def engine(self):
+        """The index as these settings describe it (not loaded yet: call `.load()`)."""
+        from index.engine import Engine
+
+        return Engine(self.data_dir, self.embedder(), self.chunk_params(), depth=self.search_depth)
