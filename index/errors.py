@@ -35,3 +35,13 @@ class IndexMismatch(CiteqaError):
 class IndexNotReady(CiteqaError):
     status = 503
     code = "not_ready"
+
+
+class Unauthorized(CiteqaError):
+    status = 401
+    code = "unauthorized"
+
+
+class PayloadTooLarge(CiteqaError):
+    status = 413
+    code = "too_large"

@@ -92,16 +92,20 @@ class Retriever:
         self.mode = mode
         self.depth = depth
 
-    def search(self, query: str, k: int = 5, doc_ids: list[str] | None = None) -> list[Passage]:
-        snap = self.snapshot()
+    def search(self, query: str, k: int = 5, doc_ids: list[str] | None = None, *,
+               snap: Snapshot | None = None, vector: np.ndarray | None = None) -> list[Passage]:
+        """`snap` and `vector` let a caller pin one snapshot and reuse a query embedding it already has."""
+        snap = snap or self.snapshot()
+        if vector is None and self.mode != "bm25":
+            vector = self.embed(query)
         rows = _allowed_rows(snap.doc_rows, doc_ids)
         n = max(self.depth, k)
         if self.mode == "bm25":
             fused = lexical_ranking(snap, query, k, rows)
         elif self.mode == "dense":
-            fused = dense_ranking(snap, self.embed(query), k, doc_ids)
+            fused = dense_ranking(snap, vector, k, doc_ids)
         else:
-            dense = dense_ranking(snap, self.embed(query), n, doc_ids)
+            dense = dense_ranking(snap, vector, n, doc_ids)
             sparse = lexical_ranking(snap, query, n, rows)
             fused = rrf([[r for r, _ in dense], [r for r, _ in sparse]])
         out = []

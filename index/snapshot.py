@@ -5,7 +5,10 @@ Updates build a new Snapshot and swap the reference, so a query sees the old sta
 
 from __future__ import annotations
 
+import bisect
 import logging
+import math
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -19,6 +22,7 @@ from index.store import Store, StoredDocument
 
 log = logging.getLogger(__name__)
 
+_WORD = re.compile(r"\w[\w’'-]*")
 DB_NAME = "citeqa.sqlite3"
 INDEX_DIR = "index"
 
@@ -48,6 +52,10 @@ class Snapshot:
     sentence_row_of: dict[int, int] = field(default_factory=dict)  # FAISS id -> sentence row
     doc_sentence_rows: dict[str, np.ndarray] = field(default_factory=dict)
     sentence_chunks: list[list[int]] = field(default_factory=list)  # sentence row -> chunk rows holding it
+    chunk_sentences: list[list[int]] = field(default_factory=list)  # chunk row -> its sentence rows, in order
+    sentence_terms: list[frozenset[str]] = field(default_factory=list)  # stemmed content words per sentence
+    term_df: dict[str, int] = field(default_factory=dict)  # sentences holding each term
+    words: list[str] = field(default_factory=list)  # every distinct lower-cased word, sorted
 
     def __post_init__(self) -> None:
         self.row_of = {vectors.faiss_id(cid): row for row, cid in enumerate(self.chunk_ids)}
@@ -64,6 +72,38 @@ class Snapshot:
             last = np.searchsorted(starts, self.sentence_starts[sent_rows], side="right")
             for r, lo, hi in zip(sent_rows.tolist(), first.tolist(), last.tolist(), strict=True):
                 self.sentence_chunks[r] = chunk_rows[lo:hi].tolist()
+        self.chunk_sentences = [[] for _ in self.chunk_ids]
+        for r, rows in enumerate(self.sentence_chunks):
+            for row in rows:
+                self.chunk_sentences[row].append(r)
+        texts = [self.sentence(r) for r in range(len(self.sentence_ids))]
+        self.sentence_terms = [frozenset(t) for t in lexical.tokenize(texts)] if texts else []
+        vocabulary = {w.lower() for d in self.documents.values() for w in _WORD.findall(d.text)}
+        self.words = sorted(vocabulary)
+        for terms in self.sentence_terms:
+            for t in terms:
+                self.term_df[t] = self.term_df.get(t, 0) + 1
+
+    def counts(self) -> dict[str, int]:
+        return {"documents": len(self.documents), "chunks": len(self.chunk_ids),
+                "sentences": len(self.sentence_ids)}
+
+    def chunk_row(self, chunk_id: str) -> int | None:
+        return self.row_of.get(vectors.faiss_id(chunk_id))
+
+    def sentence(self, row: int) -> str:
+        start, end = int(self.sentence_starts[row]), int(self.sentence_ends[row])
+        return self.documents[self.sentence_docs[row]].text[start:end]
+
+    def mentions(self, prefix: str) -> bool:
+        """Whether any word of the collection starts with `prefix` (lower case)."""
+        i = bisect.bisect_left(self.words, prefix)
+        return i < len(self.words) and self.words[i].startswith(prefix)
+
+    def idf(self, term: str) -> float:
+        """Smoothed inverse sentence frequency; unseen terms weigh most."""
+        n = len(self.sentence_ids)
+        return math.log((n + 1) / (self.term_df.get(term, 0) + 0.5))
 
     def chunk(self, row: int) -> Chunk:
         doc = self.documents[self.chunk_docs[row]]

@@ -8,10 +8,13 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from service import errors, routes
+from service import documents, errors, routes
 from service.config import Settings
+from service.bodies import BodyLimitMiddleware, JsonBodyMiddleware
+from service.metrics import Metrics, MetricsMiddleware
 
 log = logging.getLogger("citeqa")
+JSON_ROUTES = ("/v1/ask", "/v1/ask/stream", "/v1/chat/completions")
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -31,6 +34,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                   description="Answers from your documents, every statement cited at exact offsets.")
     app.state.settings = settings
     app.state.engine = engine
+    app.state.metrics = Metrics(engine)
     errors.install(app)
     app.include_router(routes.router)
+    app.include_router(documents.router)
+    app.add_middleware(JsonBodyMiddleware, paths=JSON_ROUTES)
+    app.add_middleware(BodyLimitMiddleware, max_bytes=int(settings.max_body_mb * 1_000_000))
+    app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
     return app

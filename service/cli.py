@@ -102,6 +102,48 @@ def search(
 
 
 @app.command()
+def ask(
+    question: Annotated[str, typer.Argument(help="The question.")],
+    k: Annotated[int | None, typer.Option("--k", min=1, max=50, help="Passages to retrieve.")] = None,
+    data: DataOpt = None,
+) -> None:
+    """Answer QUESTION from the documents, with numbered citations."""
+    from service.qa import ask as ask_question
+
+    if not question.strip():
+        _fail("QUESTION is empty; ask something")
+    settings = _settings(data)
+    reply = ask_question(settings.engine().load(), question.strip(), threshold=settings.abstain_threshold,
+                         top_k=k or settings.top_k)
+    typer.echo(reply.answer.answer)
+    for c in reply.answer.citations:
+        typer.echo(f"[{c.id}] {c.doc_id} {c.start}-{c.end}  {c.title}")
+
+
+@app.command()
+def calibrate(
+    questions: Annotated[Path | None,
+                         typer.Option("--set", help="Question set (default eval/questions.jsonl).")] = None,
+    data: DataOpt = None,
+    max_false_rate: Annotated[float, typer.Option(min=0.0, max=1.0,
+                                                  help="Share of answerable questions allowed to abstain.")]
+    = 0.02,
+) -> None:
+    """Suggest CITEQA_ABSTAIN_THRESHOLD from a question set with answerable and unanswerable questions."""
+    from eval import dataset
+    from eval.calibrate import calibrate as run
+
+    settings = _settings(data)
+    qs = dataset.load(questions or dataset.DEFAULT_SET)
+    result = run(settings.engine().load(), qs, k=settings.top_k, max_false_rate=max_false_rate)
+    typer.echo(f"answerable support:   {' '.join(f'{s:.2f}' for s in result.answerable)}")
+    typer.echo(f"unanswerable support: {' '.join(f'{s:.2f}' for s in result.unanswerable)}")
+    typer.echo(f"threshold {result.threshold:.3f}: {result.false_abstentions}/{len(result.answerable)} "
+               f"answerable abstain, {result.caught}/{len(result.unanswerable)} unanswerable abstain")
+    typer.echo(f"set it with: CITEQA_ABSTAIN_THRESHOLD={result.threshold:.3f}")
+
+
+@app.command()
 def serve(
     host: Annotated[str | None, typer.Option(help="Address to bind (default 127.0.0.1).")] = None,
     port: Annotated[int | None, typer.Option(help="Port (default 8000).")] = None,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -26,6 +26,13 @@ class Settings(BaseSettings):
     host: str = Field("127.0.0.1", description="Address `citeqa serve` binds.")
     port: int = Field(8000, ge=1, le=65535, description="Port `citeqa serve` listens on.")
     top_k: int = Field(5, ge=1, le=50, description="Passages retrieved when a request does not say.")
+    abstain_threshold: float = Field(
+        0.42, description="Best-sentence support under which /v1/ask abstains; `citeqa calibrate` "
+        "suggests one from a question set (README, Abstention).")
+    api_key: SecretStr | None = Field(None, description="When set, adding and deleting documents needs "
+                                      "`Authorization: Bearer <key>`.")
+    auth_reads: bool = Field(False, description="With an API key set, require it on reading routes too.")
+    max_body_mb: float = Field(10.0, gt=0, description="Largest request body accepted, in megabytes.")
 
     def embedder(self):
         from index.embedding import Embedder

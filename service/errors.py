@@ -27,6 +27,9 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
         first = exc.errors()[0] if exc.errors() else {"loc": (), "msg": "invalid request"}
+        if first.get("type") == "json_invalid":
+            reason = first.get("ctx", {}).get("error", "")
+            return error_response(422, "invalid_input", f"body: not valid JSON ({reason})".replace(" ()", ""))
         where = _field(tuple(first.get("loc", ())))
         return error_response(422, "invalid_input", f"{where}: {first.get('msg', 'invalid value')}")
 

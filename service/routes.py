@@ -1,19 +1,25 @@
-"""HTTP routes (see shared/API.md)."""
+"""Question, search and operations routes (see shared/API.md)."""
 
 from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request
-from fastapi.responses import JSONResponse
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from index.engine import Engine
 from index.errors import InvalidInput
+from service import qa
+from service.auth import require_read
+from service.schemas import MAX_QUESTION, MAX_TOP_K, AskRequest, AskResponse, DocId, ErrorBody, SearchResponse
 
 router = APIRouter()
+ERRORS = {code: {"model": ErrorBody} for code in (401, 413, 422, 503)}
 
 
-def _engine(request: Request) -> Engine:
+def engine_of(request: Request) -> Engine:
     return request.app.state.engine
 
 
@@ -22,19 +28,48 @@ def healthz() -> dict:
     return {"status": "ok"}
 
 
-@router.get("/readyz")
+@router.get("/readyz", responses={503: {"model": ErrorBody}})
 def readyz(request: Request):
-    if _engine(request).ready:
+    if engine_of(request).ready:
         return {"status": "ready"}
     return JSONResponse({"error": {"code": "not_ready", "message": "the index is still loading"}},
                         status_code=503)
 
 
-@router.get("/v1/search")
-def search(request: Request, q: Annotated[str, Query(max_length=2000)],
-           k: Annotated[int, Query(ge=1, le=50)] = 5) -> dict:
+@router.get("/v1/search", response_model=SearchResponse, responses=ERRORS,
+            dependencies=[Depends(require_read)])
+async def search(request: Request, q: Annotated[str, Query(max_length=MAX_QUESTION)],
+                 k: Annotated[int | None, Query(ge=1, le=MAX_TOP_K)] = None,
+                 doc_ids: Annotated[list[DocId] | None, Query(max_length=1000)] = None) -> dict:
     query = q.strip()
     if not query:
         raise InvalidInput("q: must not be empty")
-    passages = _engine(request).search(query, k=k)
+    engine = engine_of(request)
+    k = k or request.app.state.settings.top_k
+    passages = await run_in_threadpool(engine.search, query, k, doc_ids)
     return {"query": query, "results": [p.as_dict() for p in passages]}
+
+
+@router.post("/v1/ask", response_model=AskResponse, responses=ERRORS, dependencies=[Depends(require_read)])
+async def ask(request: Request, body: AskRequest) -> dict:
+    reply = await run_in_threadpool(answer, request, body)
+    return reply.as_dict()
+
+
+def answer(request: Request, body: AskRequest) -> qa.Reply:
+    """Shared by /v1/ask and the streaming and chat routes; counts answers and abstentions."""
+    settings = request.app.state.settings
+    reply = qa.ask(engine_of(request), body.question, threshold=settings.abstain_threshold,
+                   top_k=body.top_k or settings.top_k, doc_ids=body.doc_ids,
+                   history=[t.model_dump() for t in body.history])
+    metrics = request.app.state.metrics
+    metrics.answers.inc()
+    if reply.answer.abstained:
+        metrics.abstentions.inc()
+    return reply
+
+
+@router.get("/metrics", dependencies=[Depends(require_read)], response_class=Response,
+            responses={200: {"content": {CONTENT_TYPE_LATEST: {}}}})
+def metrics(request: Request) -> Response:
+    return Response(generate_latest(request.app.state.metrics.registry), media_type=CONTENT_TYPE_LATEST)

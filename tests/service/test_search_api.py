@@ -1,45 +1,8 @@
 """The HTTP search route against a real uvicorn process serving the seeds."""
 
-import os
-import socket
-import subprocess
-import sys
-import time
-from pathlib import Path
 
 import httpx
 import pytest
-
-from tests.conftest import ROOT
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@pytest.fixture(scope="module")
-def server(seeds_data):
-    port = free_port()
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "CITEQA_DATA_DIR": str(seeds_data)}
-    proc = subprocess.Popen([str(Path(sys.executable).with_name("citeqa")), "serve", "--port", str(port)],
-                            cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 120
-    while time.time() < deadline:
-        try:
-            if httpx.get(f"{base}/readyz").status_code == 200:
-                break
-        except httpx.TransportError:
-            pass
-        assert proc.poll() is None, proc.stderr.read().decode()
-        time.sleep(0.2)
-    else:
-        pytest.fail("server did not become ready")
-    yield base
-    proc.terminate()
-    proc.wait(timeout=30)
 
 
 def test_health_and_readiness(server):

@@ -1,0 +1,189 @@
+"""Compose an extractive answer: pick the sentences of the retrieved passages that answer, and cite them.
+
+Every statement of the answer is a stored sentence quoted verbatim, so each citation is grounded by
+construction: `text[start:end] == quote`. Nothing is embedded here; sentence vectors come from the
+index and the question's vector from the retrieval step.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from index import lexical
+from index.records import Passage
+from index.snapshot import Snapshot
+
+ABSTAIN_TEXT = "The documents do not answer this question."
+MAX_SENTENCES = 4
+COVERAGE_WEIGHT = 0.3  # weight of the question's (IDF-weighted) content words found in a sentence
+MMR_LAMBDA = 0.7  # relevance against novelty when picking the next sentence (Carbonell & Goldstein, 1998)
+KEEP_MARGIN = 0.15  # a further sentence must score within this of the best one
+NEAR_DUPLICATE = 0.9  # cosine above which two sentences say the same thing
+
+# Openers that point back to an earlier sentence: the sentence alone would not make sense.
+_DEPENDENT = re.compile(
+    r"^[\"“‘']?(he|she|it|they|this|that|these|those|his|her|its|their|them|such|but|however|also|"
+    r"and|yet|still|instead|then|there|here|both|the latter|the former)\b", re.IGNORECASE)
+_NAME = re.compile(r"(?<![.!?]\s)(?<!^)\b[A-Z][\w’'-]+")
+
+
+@dataclass(frozen=True)
+class Citation:
+    id: int
+    doc_id: str
+    title: str
+    chunk_id: str
+    quote: str
+    start: int
+    end: int
+    score: float
+
+    def as_dict(self) -> dict:
+        return dict(self.__dict__)
+
+
+@dataclass
+class Answer:
+    answer: str
+    abstained: bool
+    citations: list[Citation] = field(default_factory=list)
+    support: float = 0.0  # the best sentence's score: what the abstention threshold is compared with
+
+
+@dataclass(frozen=True)
+class Candidate:
+    row: int  # sentence row in the snapshot
+    chunk_id: str
+    score: float
+
+
+def names(text: str) -> list[str]:
+    """Capitalised words that are not sentence openers: a cheap stand-in for named entities."""
+    return [m.group(0) for m in _NAME.finditer(text.strip())]
+
+
+def states_something(sentence: str, title: str) -> bool:
+    """Questions, the title and short unpunctuated headings state nothing an answer could rest on."""
+    text = sentence.strip().rstrip(" ”\"’'»)")
+    if text.endswith("?") or " ".join(text.split()) == " ".join(title.split()):
+        return False
+    heading = not text.endswith((".", "!", ":", ";")) and not any(ch.isdigit() for ch in text)
+    return not (heading and len(text.split()) <= 12)
+
+
+def unknown_names(question: str, snap: Snapshot) -> list[str]:
+    """Names in the question that no document mentions: the collection cannot be about them.
+
+    A name counts as mentioned when a word of the collection starts with its first five letters, so
+    "German" finds "Germany" and "Zelensky" finds "Zelenskyy". Acronyms are left out: "FAQ" may be
+    spelled out in the text.
+    """
+    missing = []
+    for name in names(question):
+        if name.isupper():
+            continue
+        if not snap.mentions(name.lower()[:5]):
+            missing.append(name)
+    return missing
+
+
+def is_dependent(sentence: str) -> bool:
+    return bool(_DEPENDENT.match(sentence.strip()))
+
+
+def _coverage(question_terms: list[str], sentence_terms: frozenset[str], snap: Snapshot) -> float:
+    total = sum(snap.idf(t) for t in question_terms)
+    if total <= 0:
+        return 0.0
+    return sum(snap.idf(t) for t in question_terms if t in sentence_terms) / total
+
+
+def candidates(question: str, vector: np.ndarray, passages: list[Passage], snap: Snapshot) -> list[Candidate]:
+    """Every sentence of the passages, scored: cosine to the question plus weighted word coverage."""
+    terms = list(dict.fromkeys(lexical.tokenize([question])[0])) if question.strip() else []
+    seen: dict[int, Candidate] = {}
+    for p in passages:
+        row = snap.chunk_row(p.chunk_id)
+        if row is None:
+            continue
+        for s in snap.chunk_sentences[row]:
+            if s in seen or not states_something(snap.sentence(s), p.title):
+                continue
+            dense = float(snap.sentence_vectors[s] @ vector)
+            lexical_part = COVERAGE_WEIGHT * _coverage(terms, snap.sentence_terms[s], snap)
+            seen[s] = Candidate(s, p.chunk_id, dense + lexical_part)
+    return sorted(seen.values(), key=lambda c: (-c.score, c.row))
+
+
+def _select(ranked: list[Candidate], snap: Snapshot) -> list[Candidate]:
+    """MMR over the candidates close enough to the best; near-duplicates never both make it."""
+    pool = [c for c in ranked if c.score >= ranked[0].score - KEEP_MARGIN]
+    vecs = snap.sentence_vectors
+    chosen: list[Candidate] = []
+    while pool and len(chosen) < MAX_SENTENCES:
+        def mmr(c: Candidate) -> float:
+            overlap = max((float(vecs[c.row] @ vecs[o.row]) for o in chosen), default=0.0)
+            return MMR_LAMBDA * c.score - (1 - MMR_LAMBDA) * overlap
+
+        best = max(pool, key=mmr)
+        pool.remove(best)
+        if any(float(vecs[best.row] @ vecs[o.row]) > NEAR_DUPLICATE for o in chosen):
+            continue
+        chosen.append(best)
+    return chosen
+
+
+def _with_predecessors(chosen: list[Candidate], snap: Snapshot) -> list[Candidate]:
+    """A sentence that leans on the one before it ("He said...") brings it along, or is passed over."""
+    out: list[Candidate] = []
+    rows = {c.row for c in chosen}
+    for c in chosen:
+        if is_dependent(snap.sentence(c.row)):
+            prev = c.row - 1
+            has_prev = (prev >= 0 and snap.sentence_docs[prev] == snap.sentence_docs[c.row]
+                        and bool(snap.sentence_chunks[prev]))
+            if not has_prev:
+                continue
+            if prev not in rows:
+                if len(out) + 2 > MAX_SENTENCES:
+                    continue
+                holders = [snap.chunk_ids[r] for r in snap.sentence_chunks[prev]]
+                out.append(Candidate(prev, c.chunk_id if c.chunk_id in holders else holders[0], c.score))
+                rows.add(prev)
+        out.append(c)
+    return out[:MAX_SENTENCES]
+
+
+def _reading_order(chosen: list[Candidate], snap: Snapshot) -> list[Candidate]:
+    """Documents in order of their best sentence; sentences within a document in text order."""
+    doc_rank: dict[str, int] = {}
+    for c in chosen:
+        doc_rank.setdefault(snap.sentence_docs[c.row], len(doc_rank))
+    return sorted(chosen, key=lambda c: (doc_rank[snap.sentence_docs[c.row]], c.row))
+
+
+def compose(question: str, vector: np.ndarray, passages: list[Passage], snap: Snapshot,
+            threshold: float, asked: str | None = None) -> Answer:
+    """The answer to `question` from `passages`, or an abstention when the support is too weak.
+
+    It abstains when the best sentence scores under `threshold`, or when the question as `asked`
+    (before condensing) names someone or something that none of the passages mentions.
+    """
+    ranked = candidates(question, vector, passages, snap)
+    support = ranked[0].score if ranked else 0.0
+    if not ranked or support < threshold or unknown_names(asked or question, snap):
+        return Answer(ABSTAIN_TEXT, True, [], support)
+    chosen = _reading_order(_with_predecessors(_select(ranked, snap), snap), snap)
+    if not chosen:
+        return Answer(ABSTAIN_TEXT, True, [], support)
+    citations, parts = [], []
+    for n, c in enumerate(chosen, start=1):
+        doc = snap.documents[snap.sentence_docs[c.row]]
+        start, end = int(snap.sentence_starts[c.row]), int(snap.sentence_ends[c.row])
+        quote = doc.text[start:end]
+        citations.append(Citation(n, doc.doc_id, doc.title, c.chunk_id, quote, start, end, round(c.score, 4)))
+        parts.append(f"{' '.join(quote.split())} [{n}]")
+    return Answer(" ".join(parts), False, citations, support)

@@ -1,0 +1,129 @@
+"""The /v1/documents routes: list, read, add or replace (JSON or a file upload), delete."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Path, Request, Response
+from fastapi.concurrency import run_in_threadpool
+from pydantic import ValidationError
+from starlette.datastructures import UploadFile
+
+from index.errors import DocumentNotFound, InvalidInput, PayloadTooLarge, UnsupportedDocument
+from index.loading import SUFFIXES, make_document, parse
+from service.auth import require_read, require_write
+from service.routes import ERRORS, engine_of
+from service.schemas import DocId, DocumentCreated, DocumentIn, DocumentList, DocumentOut, ErrorBody
+
+router = APIRouter(prefix="/v1/documents")
+PathId = Annotated[DocId, Path(description="The document's id, [A-Za-z0-9._-]{1,128}.")]
+
+_UPLOAD_SCHEMA = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/json": {"schema": DocumentIn.model_json_schema()},
+            "multipart/form-data": {"schema": {
+                "type": "object", "required": ["file"],
+                "properties": {"file": {"type": "string", "format": "binary"},
+                               "doc_id": {"type": "string", "pattern": DocId.__metadata__[0].pattern},
+                               "title": {"type": "string", "maxLength": 1000}}}},
+        },
+    }
+}
+
+
+@router.get("", response_model=DocumentList, dependencies=[Depends(require_read)], responses=ERRORS)
+def list_documents(request: Request) -> dict:
+    docs = engine_of(request).snapshot().documents.values()
+    return {"documents": [{"doc_id": d.doc_id, "title": d.title, "chars": len(d.text), "chunks": d.chunks,
+                           "added_at": d.added_at} for d in sorted(docs, key=lambda d: d.doc_id)]}
+
+
+@router.get("/{doc_id}", response_model=DocumentOut, dependencies=[Depends(require_read)],
+            responses={404: {"model": ErrorBody}, **ERRORS})
+def read_document(request: Request, doc_id: PathId) -> dict:
+    doc = engine_of(request).snapshot().documents.get(doc_id)
+    if doc is None:
+        raise DocumentNotFound(f"doc_id: no document {doc_id!r}; GET /v1/documents lists them")
+    return {"doc_id": doc.doc_id, "title": doc.title, "text": doc.text, "chunks": doc.chunks,
+            "added_at": doc.added_at}
+
+
+@router.post("", status_code=201, response_model=DocumentCreated, dependencies=[Depends(require_write)],
+             responses={415: {"model": ErrorBody}, **ERRORS}, openapi_extra=_UPLOAD_SCHEMA)
+async def create_document(request: Request) -> dict:
+    """Add a document, or replace the one with the same doc_id. Searchable when this returns."""
+    ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    field = "file" if ctype == "multipart/form-data" else "text"
+    if ctype == "multipart/form-data":
+        doc = await _from_upload(request)
+    elif ctype in ("application/json", ""):
+        doc = await _from_json(request)
+    else:
+        raise UnsupportedDocument(f"content-type: send application/json or multipart/form-data, "
+                                  f"not {ctype!r}")
+    engine = engine_of(request)
+    engine.snapshot()  # 503 while loading, before any work
+    try:
+        chunks = await run_in_threadpool(engine.put, doc)
+    except InvalidInput as exc:
+        raise InvalidInput(f"{field}: {exc.message}") from None
+    return {"doc_id": doc.doc_id, "title": doc.title, "chunks": chunks}
+
+
+@router.delete("/{doc_id}", status_code=204, response_class=Response, dependencies=[Depends(require_write)],
+               responses={404: {"model": ErrorBody}, **ERRORS})
+async def delete_document(request: Request, doc_id: PathId) -> Response:
+    engine = engine_of(request)
+    if doc_id not in engine.snapshot().documents:
+        raise DocumentNotFound(f"doc_id: no document {doc_id!r}; GET /v1/documents lists them")
+    await run_in_threadpool(engine.delete, doc_id)
+    return Response(status_code=204)
+
+
+async def _from_json(request: Request):
+    raw = await request.body()
+    try:
+        body = DocumentIn.model_validate(json.loads(raw))
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        raise InvalidInput('body: not valid JSON; send {"text": "...", "title": ..., "doc_id": ...}'
+                           ) from None
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        field = ".".join(str(p) for p in first["loc"]) or "body"
+        raise InvalidInput(f"{field}: {first['msg']}") from None
+    if not body.text.strip():
+        raise InvalidInput("text: must not be empty")
+    doc_id = body.doc_id or "doc-" + hashlib.sha256(body.text.encode()).hexdigest()[:16]
+    return make_document(body.text, doc_id, body.title)
+
+
+async def _from_upload(request: Request):
+    limit = request.app.state.settings.max_body_mb * 1_000_000
+    try:
+        form = await request.form(max_files=1, max_fields=10)
+    except PayloadTooLarge:
+        raise
+    except Exception as exc:  # a malformed multipart body is the client's error, never a 500
+        raise InvalidInput(f"file: could not read the multipart upload ({exc})") from None
+    upload = form.get("file")
+    if not isinstance(upload, UploadFile):
+        raise InvalidInput(f"file: upload a {', '.join(SUFFIXES)} file under the form field 'file'")
+    data = await upload.read()
+    if len(data) > limit:
+        raise PayloadTooLarge(f"file: larger than {limit / 1_000_000:g} MB")
+    doc_id = form.get("doc_id")
+    title = form.get("title")
+    name = upload.filename or ""
+    if not name:
+        raise InvalidInput("file: the upload has no file name; name it with a .txt, .md or .html suffix")
+    try:
+        return parse(data, name.replace("\\", "/").rsplit("/", 1)[-1],
+                     doc_id=doc_id if isinstance(doc_id, str) and doc_id else None,
+                     title=title if isinstance(title, str) else None)
+    except InvalidInput as exc:
+        message = exc.message if exc.message.startswith("doc_id") else f"file: {exc.message}"
+        raise InvalidInput(message) from None

@@ -1,0 +1,61 @@
+"""Prometheus metrics: requests and latency per route, documents and chunks indexed, abstentions."""
+
+from __future__ import annotations
+
+import time
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+from index.engine import Engine
+
+LATENCY_BUCKETS = (0.005, 0.01, 0.015, 0.025, 0.04, 0.06, 0.1, 0.15, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+
+
+class Metrics:
+    """One registry per app, so several apps in one process (tests) never collide."""
+
+    def __init__(self, engine: Engine):
+        self.registry = CollectorRegistry()
+        self.requests = Counter("citeqa_requests_total", "HTTP requests by route, method and status.",
+                                ["route", "method", "status"], registry=self.registry)
+        self.latency = Histogram("citeqa_request_seconds", "HTTP request latency by route.", ["route"],
+                                 buckets=LATENCY_BUCKETS, registry=self.registry)
+        self.abstentions = Counter("citeqa_abstentions_total", "Questions answered with an abstention.",
+                                   registry=self.registry)
+        self.answers = Counter("citeqa_answers_total", "Questions answered (abstentions included).",
+                               registry=self.registry)
+
+        def count(key: str):
+            return lambda: engine.snapshot().counts()[key] if engine.ready else 0
+
+        for key in ("documents", "chunks", "sentences"):
+            Gauge(f"citeqa_{key}", f"{key.capitalize()} in the live index.",
+                  registry=self.registry).set_function(count(key))
+
+
+class MetricsMiddleware:
+    """Pure ASGI, so it adds little per request; the route label is the path template, never the raw path."""
+
+    def __init__(self, app, metrics: Metrics):
+        self.app = app
+        self.metrics = metrics
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        began = time.perf_counter()
+        status = {"code": 500}
+
+        async def record(message):
+            if message["type"] == "http.response.start":
+                status["code"] = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, record)
+        finally:
+            route = scope.get("route")
+            label = getattr(route, "path", None) or "unmatched"
+            self.metrics.requests.labels(label, scope["method"], str(status["code"])).inc()
+            self.metrics.latency.labels(label).observe(time.perf_counter() - began)

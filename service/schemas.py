@@ -1,0 +1,110 @@
+"""Request and response bodies of the HTTP API (shared/API.md): validation and the OpenAPI schema."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+from index.loading import DOC_ID_PATTERN
+
+MAX_QUESTION = 2000
+MAX_HISTORY = 20
+MAX_TOP_K = 50
+
+DocId = Annotated[str, StringConstraints(pattern=DOC_ID_PATTERN.pattern)]
+Question = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_QUESTION)]
+
+
+class Turn(BaseModel):
+    role: Literal["user", "assistant"]
+    content: Annotated[str, StringConstraints(max_length=20_000)]
+
+
+class AskRequest(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"example": {
+        "question": "Why does Moscow want Pokrovsk?", "top_k": 5, "doc_ids": None, "history": []}})
+
+    question: Question
+    top_k: Annotated[int, Field(ge=1, le=MAX_TOP_K)] | None = None
+    doc_ids: Annotated[list[DocId], Field(max_length=1000)] | None = None
+    history: Annotated[list[Turn], Field(max_length=MAX_HISTORY)] = []
+
+
+class PassageOut(BaseModel):
+    rank: int
+    chunk_id: str
+    doc_id: str
+    title: str
+    text: str
+    start: int
+    end: int
+    score: float
+
+
+class CitationOut(BaseModel):
+    id: int
+    doc_id: str
+    title: str
+    chunk_id: str
+    quote: str
+    start: int
+    end: int
+    score: float
+
+
+class AskResponse(BaseModel):
+    question: str
+    answer: str
+    abstained: bool
+    citations: list[CitationOut]
+    passages: list[PassageOut]
+    timings_ms: dict[str, float]
+    query: str = Field(description="What was retrieved with: the question, plus context from the history.")
+    support: float = Field(description="Best sentence score, compared with the abstention threshold.")
+
+
+class SearchResponse(BaseModel):
+    query: str
+    results: list[PassageOut]
+
+
+class DocumentIn(BaseModel):
+    text: Annotated[str, StringConstraints(min_length=1)]
+    title: Annotated[str, StringConstraints(max_length=1000)] | None = None
+    doc_id: DocId | None = None
+
+
+class DocumentSummary(BaseModel):
+    doc_id: str
+    title: str
+    chars: int
+    chunks: int
+    added_at: float
+
+
+class DocumentList(BaseModel):
+    documents: list[DocumentSummary]
+
+
+class DocumentOut(BaseModel):
+    doc_id: str
+    title: str
+    text: str
+    chunks: int
+    added_at: float
+
+
+class DocumentCreated(BaseModel):
+    doc_id: str
+    title: str
+    chunks: int
+
+
+class ErrorDetail(BaseModel):
+    code: str
+    message: str
+
+
+class ErrorBody(BaseModel):
+    error: ErrorDetail

@@ -1,0 +1,106 @@
+"""Answer composition in-process, with the real model: what makes a sentence fit to be cited."""
+
+import pytest
+
+from eval import dataset
+from eval.calibrate import pick_threshold
+from service import qa
+from service.answer import NEAR_DUPLICATE, is_dependent, names, states_something, unknown_names
+from service.condense import condense, needs_context
+
+TINY = {
+    "harbour.txt": "Zorblat Harbour\n\nThe Zorblat harbour opened in 1911 on the northern shore. "
+                   "Maria Quell ran it for thirty years. She doubled its grain trade to twelve million "
+                   "tonnes a year.\n",
+    "bees.md": "# Beekeeping in Tallin Vale\n\nTallin Vale keeps four hundred hives of black bees. "
+               "Their honey is sold at the Saturday market.\n",
+}
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory, embedder):
+    from index.building import ChunkParams, sync_folder
+    from index.engine import Engine
+
+    root = tmp_path_factory.mktemp("tiny")
+    docs = root / "docs"
+    docs.mkdir()
+    for name, text in TINY.items():
+        (docs / name).write_text(text, encoding="utf-8")
+    sync_folder(root / "data", docs, embedder, ChunkParams(), progress=False)
+    return Engine(root / "data", embedder).load()
+
+
+def ask(engine, question, **kw):
+    return qa.ask(engine, question, threshold=0.42, **kw)
+
+
+def test_a_sentence_leaning_on_its_predecessor_brings_it_along(tiny):
+    reply = ask(tiny, "How much grain did the harbour trade under her?")
+    quotes = [c.quote for c in reply.answer.citations]
+    doubled = next(i for i, q in enumerate(quotes) if q.startswith("She doubled"))
+    assert doubled > 0 and quotes[doubled - 1] == "Maria Quell ran it for thirty years."
+
+
+def test_titles_and_headings_are_never_cited(tiny):
+    reply = ask(tiny, "Zorblat Harbour")
+    assert reply.answer.citations and all(c.quote != "Zorblat Harbour" for c in reply.answer.citations)
+    assert not states_something("Pokrovsk at the heart of Russia’s offensive", "Some title")
+    assert not states_something("Why does Russia want Pokrovsk so badly?", "t")
+    assert states_something("Population: 60,000", "t")
+
+
+def test_doc_ids_restrict_retrieval_and_citations(tiny):
+    reply = ask(tiny, "How many hives are there?", doc_ids=["harbour"])
+    assert {p.doc_id for p in reply.passages} == {"harbour"}
+    assert all(c.doc_id == "harbour" for c in reply.answer.citations)
+    assert ask(tiny, "How many hives are there?").answer.citations[0].doc_id == "bees"
+
+
+def test_off_topic_questions_and_unknown_names_abstain(engine):
+    for question in ("How do I reverse a list in Python?", "What did Chancellor Merz say about the harbour?"):
+        reply = ask(engine, question)
+        assert reply.answer.abstained and not reply.answer.citations and reply.passages
+    assert unknown_names("What did German Chancellor Friedrich Merz say?", engine.snapshot()) == [
+        "Chancellor", "Friedrich", "Merz"]
+    assert unknown_names("What did the FAQ and the Germans say?", engine.snapshot()) == []
+
+
+def test_no_two_citations_say_the_same_thing(engine):
+    snap = engine.snapshot()
+    row_at = {(d, int(st)): r for r, (d, st) in enumerate(zip(snap.sentence_docs, snap.sentence_starts,
+                                                              strict=True))}
+    for q in dataset.load()[:40]:
+        rows = [row_at[(c.doc_id, c.start)] for c in ask(engine, q.question).answer.citations]
+        for i, a in enumerate(rows):
+            for b in rows[i + 1:]:
+                assert float(snap.sentence_vectors[a] @ snap.sentence_vectors[b]) <= NEAR_DUPLICATE, q.id
+
+
+def test_a_follow_up_is_answered_from_the_earlier_topic(engine):
+    history = [{"role": "user", "content": "Who is Pavel Podvig?"},
+               {"role": "assistant", "content": "He is a Geneva-based analyst of nuclear forces. [1]"}]
+    reply = ask(engine, "What did he tell NBC News about the Burevestnik?", history=history)
+    assert "Podvig" in reply.query
+    assert any("use" in c.quote and "Podvig" in c.quote or "NBC" in c.quote for c in reply.answer.citations)
+
+
+def test_condensing_leaves_a_standalone_question_alone():
+    history = [{"role": "user", "content": "Who is Pavel Podvig?"}]
+    assert condense("Which oil companies did the United States sanction last month?", history) == (
+        "Which oil companies did the United States sanction last month?")
+    assert needs_context("and why is it important?") and needs_context("Why?")
+    assert condense("and why is it important?", history).startswith("and why is it important? Who is Pavel")
+
+
+def test_helpers():
+    assert names("Who is Pavel Podvig? He works at NBC.") == ["Pavel", "Podvig", "NBC"]
+    assert is_dependent("He said so.") and is_dependent("“This is new,” she said.")
+    assert not is_dependent("Hervé said so.")
+
+
+def test_the_threshold_leaves_the_allowed_share_of_answerable_questions_under_it():
+    supports = [0.3, 0.5, 0.6, 0.7, 0.8] * 20  # 100 questions
+    assert pick_threshold(supports, 0.0) < 0.3
+    t = pick_threshold(supports, 0.2)  # 20 may fall under: exactly the 0.3s
+    assert 0.3 < t < 0.5 and sum(s < t for s in supports) == 20
