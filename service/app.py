@@ -9,8 +9,8 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from service import documents, errors, routes
-from service.config import Settings
 from service.bodies import BodyLimitMiddleware, JsonBodyMiddleware
+from service.config import Settings
 from service.metrics import Metrics, MetricsMiddleware
 
 log = logging.getLogger("citeqa")

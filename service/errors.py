@@ -35,5 +35,7 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(HTTPException)
     async def http_error(_: Request, exc: HTTPException) -> JSONResponse:
+        if exc.status_code == 400:  # FastAPI's "error parsing the body": bytes that are not JSON at all
+            return error_response(422, "invalid_input", f"body: not valid JSON ({exc.detail})")
         codes = {404: "not_found", 405: "method_not_allowed", 413: "too_large", 401: "unauthorized"}
         return error_response(exc.status_code, codes.get(exc.status_code, "http_error"), str(exc.detail))

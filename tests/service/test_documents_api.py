@@ -1,0 +1,177 @@
+"""Live documents end to end: add, ask, restart, delete, concurrent use, bad requests, the API key."""
+
+from concurrent.futures import ThreadPoolExecutor
+
+import httpx
+import pytest
+
+from tests.service.conftest import serve_copy
+from tests.service.invariants import check_reply
+
+KEY = "s3cret-key"
+AUTH = {"Authorization": f"Bearer {KEY}"}
+HARBOUR = ("Zorblat Harbour\n\nThe Zorblat harbour opened in 1911 on the northern shore of Lake Vessa. "
+           "It handles twelve million tonnes of grain every year, most of it wheat bound for Ostrava.\n")
+QUESTION = "How much grain does the Zorblat harbour handle?"
+
+
+@pytest.fixture(scope="module")
+def srv(seeds_data, tmp_path_factory):
+    server = serve_copy(seeds_data, tmp_path_factory.mktemp("docs-api"), CITEQA_API_KEY=KEY)
+    yield server
+    server.stop()
+
+
+def ask(url, question, **kw):
+    response = httpx.post(f"{url}/v1/ask", json={"question": question, **kw}, timeout=30)
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def stored(url) -> dict:
+    docs = httpx.get(f"{url}/v1/documents").json()["documents"]
+    return {d["doc_id"]: (d["title"], d["chars"], d["chunks"]) for d in docs}
+
+
+def text_getter(url):
+    return lambda doc_id: httpx.get(f"{url}/v1/documents/{doc_id}").json()["text"]
+
+
+def test_a_document_added_over_http_is_cited_survives_a_restart_and_is_gone_once_deleted(srv):
+    created = httpx.post(f"{srv.url}/v1/documents", json={"text": HARBOUR, "doc_id": "harbour"}, headers=AUTH)
+    assert created.status_code == 201
+    assert created.json() == {"doc_id": "harbour", "title": "Zorblat Harbour", "chunks": 1}
+    body = ask(srv.url, QUESTION)
+    assert body["citations"][0]["doc_id"] == "harbour" and "twelve million tonnes" in body["answer"]
+    check_reply(body, text_getter(srv.url))
+
+    srv.restart()
+    assert stored(srv.url)["harbour"][0] == "Zorblat Harbour"
+    assert ask(srv.url, QUESTION)["citations"][0]["doc_id"] == "harbour"
+
+    assert httpx.delete(f"{srv.url}/v1/documents/harbour", headers=AUTH).status_code == 204
+    assert httpx.get(f"{srv.url}/v1/documents/harbour").status_code == 404
+    body = ask(srv.url, QUESTION)
+    assert all(c["doc_id"] != "harbour" for c in body["citations"])
+    assert all(p["doc_id"] != "harbour" for p in body["passages"])
+    srv.restart()
+    assert "harbour" not in stored(srv.url)
+
+
+def test_an_uploaded_html_file_is_reduced_to_text_and_replaced_by_a_second_upload(srv):
+    page = (b"<html><head><title>Tallin Vale bees</title></head>"
+            b"<body><p>Tallin Vale keeps 400 hives.</p></body>")
+    files = {"file": ("bees.html", page, "text/html")}
+    created = httpx.post(f"{srv.url}/v1/documents", files=files, headers=AUTH)
+    assert created.status_code == 201 and created.json()["doc_id"] == "bees"
+    assert "<p>" not in httpx.get(f"{srv.url}/v1/documents/bees").json()["text"]
+    files = {"file": ("bees.txt", b"Tallin Vale bees\n\nTallin Vale now keeps 520 hives.\n", "text/plain")}
+    assert httpx.post(f"{srv.url}/v1/documents", files=files, headers=AUTH).status_code == 201
+    body = ask(srv.url, "How many hives does Tallin Vale keep?")
+    assert "520 hives" in body["answer"] and "400 hives" not in body["answer"]
+    assert httpx.delete(f"{srv.url}/v1/documents/bees", headers=AUTH).status_code == 204
+
+
+def test_asks_running_while_documents_come_and_go_see_one_state_or_the_other(srv):
+    def churn(i):
+        name = f"churn{i}"
+        text = HARBOUR.replace("twelve", ["nine", "ten", "eleven"][i % 3])
+        assert httpx.post(f"{srv.url}/v1/documents", json={"text": text, "doc_id": name},
+                          headers=AUTH, timeout=60).status_code == 201
+        assert httpx.delete(f"{srv.url}/v1/documents/{name}", headers=AUTH, timeout=60).status_code == 204
+
+    def asking(_):
+        body = ask(srv.url, QUESTION)
+        for c in body["citations"]:
+            if c["doc_id"].startswith("churn"):  # a live document: its quote must match the text it had
+                number = ["nine", "ten", "eleven"][int(c["doc_id"][5:]) % 3]
+                expected = HARBOUR.replace("twelve", number)
+                assert expected[c["start"]:c["end"]] == c["quote"]
+        return body
+
+    with ThreadPoolExecutor(8) as pool:
+        writes = [pool.submit(churn, i) for i in range(6)]
+        reads = [pool.submit(asking, i) for i in range(40)]
+        for f in writes + reads:
+            f.result()
+    assert not [d for d in stored(srv.url) if d.startswith("churn")]
+
+
+BAD_ASKS = [
+    ({}, 422, "question"), ({"question": ""}, 422, "question"), ({"question": "   \n"}, 422, "question"),
+    ({"question": "x" * 2001}, 422, "question"), ({"question": 42}, 422, "question"),
+    ({"question": "x", "top_k": 0}, 422, "top_k"), ({"question": "x", "top_k": 51}, 422, "top_k"),
+    ({"question": "x", "top_k": "five"}, 422, "top_k"), ({"question": "x", "doc_ids": "000"}, 422, "doc_ids"),
+    ({"question": "x", "doc_ids": ["../etc/passwd"]}, 422, "doc_ids"),
+    ({"question": "x", "history": [{"role": "system", "content": "x"}]}, 422, "history"),
+    ({"question": "x", "history": [{"role": "user", "content": "x"}] * 21}, 422, "history"),
+]
+
+
+@pytest.mark.parametrize("body, status, field", BAD_ASKS)
+def test_malformed_questions_get_a_json_error_naming_the_field(srv, body, status, field):
+    response = httpx.post(f"{srv.url}/v1/ask", json=body, timeout=30)
+    assert response.status_code == status
+    error = response.json()["error"]
+    assert error["code"] == "invalid_input" and error["message"].startswith(field), error
+
+
+def test_bad_json_and_wrong_shapes_are_422_not_500(srv):
+    for raw in (b"{bad", b"[]", b'"text"', b"", b"\xff\xfe", b"\xe9\xe9\xe9"):
+        response = httpx.post(f"{srv.url}/v1/ask", content=raw, headers={"content-type": "application/json"})
+        assert response.status_code == 422 and response.json()["error"]["message"].startswith("body"), raw
+
+
+BAD_WRITES = [
+    ("json", {"text": ""}, 422, "text"), ("json", {"text": "  \n "}, 422, "text"),
+    ("json", {"text": "Some words here.", "doc_id": "../../etc"}, 422, "doc_id"),
+    ("json", {"text": "Some words here.", "doc_id": "a" * 129}, 422, "doc_id"),
+    ("json", {"title": "no text"}, 422, "text"), ("json", {"text": 5}, 422, "text"),
+    ("file", ("notes.pdf", b"%PDF-1.4 words"), 415, "notes.pdf"),
+    ("file", ("latin1.txt", "caf\xe9 cr\xe8me".encode("latin-1")), 415, "latin1.txt"),
+    ("file", ("nul.txt", b"abc\x00def"), 415, "nul.txt"),
+    ("file", ("empty.md", b"   \n"), 422, "file"),
+    ("file", ("big.txt", b"a" * 10_000_001), 413, "body"),
+]
+
+
+@pytest.mark.parametrize("kind, payload, status, field", BAD_WRITES)
+def test_bad_documents_are_refused_and_nothing_stored_changes(srv, kind, payload, status, field):
+    before = stored(srv.url)
+    if kind == "json":
+        response = httpx.post(f"{srv.url}/v1/documents", json=payload, headers=AUTH, timeout=60)
+    else:
+        response = httpx.post(f"{srv.url}/v1/documents", files={"file": payload}, headers=AUTH, timeout=60)
+    assert response.status_code == status, response.text
+    assert response.json()["error"]["message"].startswith(field)
+    assert stored(srv.url) == before
+
+
+def test_unknown_documents_are_404(srv):
+    for response in (httpx.get(f"{srv.url}/v1/documents/nope"),
+                     httpx.delete(f"{srv.url}/v1/documents/nope", headers=AUTH)):
+        assert response.status_code == 404 and response.json()["error"]["code"] == "not_found"
+
+
+def test_writes_need_the_key_and_reads_stay_open(srv):
+    before = stored(srv.url)
+    for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": KEY}):
+        response = httpx.post(f"{srv.url}/v1/documents", json={"text": HARBOUR}, headers=headers)
+        assert response.status_code == 401 and response.json()["error"]["code"] == "unauthorized"
+        seed = f"{srv.url}/v1/documents/000_43ab17fb5869de75"
+        assert httpx.delete(seed, headers=headers).status_code == 401
+    assert stored(srv.url) == before
+    assert httpx.get(f"{srv.url}/v1/documents").status_code == 200
+    assert httpx.get(f"{srv.url}/v1/search", params={"q": "Pokrovsk"}).status_code == 200
+
+
+def test_auth_reads_closes_the_reading_routes_too(seeds_data, tmp_path):
+    server = serve_copy(seeds_data, tmp_path, CITEQA_API_KEY=KEY, CITEQA_AUTH_READS="1")
+    try:
+        assert httpx.post(f"{server.url}/v1/ask", json={"question": QUESTION}).status_code == 401
+        assert httpx.get(f"{server.url}/v1/documents").status_code == 401
+        assert httpx.post(f"{server.url}/v1/ask", json={"question": QUESTION}, headers=AUTH,
+                          timeout=30).status_code == 200
+        assert httpx.get(f"{server.url}/healthz").status_code == 200
+    finally:
+        server.stop()
