@@ -7,6 +7,8 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from index.loading import DOC_ID_PATTERN
+from index.records import Passage
+from service.answer import Citation
 
 MAX_QUESTION = 2000
 MAX_HISTORY = 20
@@ -31,34 +33,12 @@ class AskRequest(BaseModel):
     history: Annotated[list[Turn], Field(max_length=MAX_HISTORY)] = []
 
 
-class PassageOut(BaseModel):
-    rank: int
-    chunk_id: str
-    doc_id: str
-    title: str
-    text: str
-    start: int
-    end: int
-    score: float
-
-
-class CitationOut(BaseModel):
-    id: int
-    doc_id: str
-    title: str
-    chunk_id: str
-    quote: str
-    start: int
-    end: int
-    score: float
-
-
 class AskResponse(BaseModel):
     question: str
     answer: str
     abstained: bool
-    citations: list[CitationOut]
-    passages: list[PassageOut]
+    citations: list[Citation]
+    passages: list[Passage]
     timings_ms: dict[str, float]
     query: str = Field(description="What was retrieved with: the question, plus context from the history.")
     support: float = Field(description="Best sentence score, compared with the abstention threshold.")
@@ -66,7 +46,7 @@ class AskResponse(BaseModel):
 
 class SearchResponse(BaseModel):
     query: str
-    results: list[PassageOut]
+    results: list[Passage]
 
 
 class DocumentIn(BaseModel):
