@@ -38,14 +38,16 @@ def pick_threshold(answerable: list[float], max_false_rate: float) -> float:
 
 def calibrate(engine: Engine, questions: list[Question], k: int = 5, max_false_rate: float = 0.02
               ) -> Calibration:
-    supports = {}
+    supports, vetoed = {}, set()
     for q in questions:
-        reply = ask(engine, q.question, threshold=-math.inf, top_k=k, history=q.history)
-        supports[q.id] = reply.answer.support
+        # With no threshold, an abstention can only come from the other rules (unknown names).
+        answer = ask(engine, q.question, threshold=-math.inf, top_k=k, history=q.history).answer
+        supports[q.id] = answer.support
+        if answer.abstained:
+            vetoed.add(q.id)
     answerable = [supports[q.id] for q in questions if not q.unanswerable]
     threshold = pick_threshold(answerable, max_false_rate)
-    abstained = {q.id: ask(engine, q.question, threshold=threshold, top_k=k,
-                           history=q.history).answer.abstained for q in questions}
+    abstained = {q.id: q.id in vetoed or supports[q.id] < threshold for q in questions}
     return Calibration(threshold, sorted(answerable),
                        sorted(supports[q.id] for q in questions if q.unanswerable),
                        sum(abstained[q.id] for q in questions if not q.unanswerable),

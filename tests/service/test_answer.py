@@ -3,7 +3,7 @@
 import pytest
 
 from eval import dataset
-from eval.calibrate import pick_threshold
+from eval.calibrate import calibrate, pick_threshold
 from service import qa
 from service.answer import NEAR_DUPLICATE, is_dependent, names, states_something, unknown_names
 from service.condense import condense, needs_context
@@ -104,3 +104,13 @@ def test_the_threshold_leaves_the_allowed_share_of_answerable_questions_under_it
     assert pick_threshold(supports, 0.0) < 0.3
     t = pick_threshold(supports, 0.2)  # 20 may fall under: exactly the 0.3s
     assert 0.3 < t < 0.5 and sum(s < t for s in supports) == 20
+
+
+def test_calibration_on_the_question_set_keeps_real_questions_and_drops_off_topic_ones(engine):
+    questions = dataset.load()
+    result = calibrate(engine, questions)
+    answerable = [q for q in questions if not q.unanswerable]
+    assert sum(s < result.threshold for s in result.answerable) <= 0.02 * len(answerable)
+    off_topic = [q for q in questions if q.unanswerable and "near_topic" not in q.tags]
+    assert result.caught >= len(off_topic)
+    assert result.false_abstentions <= 0.05 * len(answerable)
