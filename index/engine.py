@@ -69,5 +69,5 @@ class Engine:
     def delete(self, doc_id: str) -> None:
         with self._write_lock:
             if not building.delete_document(self.data_dir, doc_id):
-                raise DocumentNotFound(f"no document with doc_id {doc_id!r}")
+                raise DocumentNotFound(f"doc_id: no document {doc_id!r}; GET /v1/documents lists them")
             self._snapshot = snapshot.load(self.data_dir, self.embedder.name)
