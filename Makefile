@@ -6,7 +6,7 @@ PIP := $(BIN)/pip install --quiet --disable-pip-version-check
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: run test lint index serve clean
+.PHONY: run test lint index serve eval clean
 
 $(BIN)/citeqa: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -26,6 +26,14 @@ run: $(BIN)/citeqa
 	@# The manifest is written last, so its presence means a finished index.
 	@test -f var/index/manifest.json || $(BIN)/citeqa index build --docs seeds --data var
 	$(BIN)/citeqa serve --host 127.0.0.1 --port 8000 --data var
+
+$(VENV)/.eval-deps: $(BIN)/citeqa
+	$(PIP) -e '.[eval]'
+	@touch $@
+
+# The evaluation on the seeds, with both baselines; fails when a figure misses eval/thresholds.toml.
+eval: $(VENV)/.eval-deps
+	$(BIN)/citeqa eval --out var/eval --check eval/thresholds.toml
 
 lint: $(VENV)/.test-deps
 	$(BIN)/ruff check .

@@ -153,15 +153,23 @@ def _stored_document(store: Store, doc_id: str) -> Document:
 
 def put_document(data_dir: Path, doc: Document, embedder: Embedder, params: ChunkParams) -> Prepared:
     """Add or replace one document: only it is embedded; it is stored and indexed when this returns."""
-    if not doc.content:
-        raise InvalidInput(f"document {doc.doc_id!r} has no article text to index")
+    return put_documents(data_dir, [doc], embedder, params)[0]
+
+
+def put_documents(data_dir: Path, docs: list[Document], embedder: Embedder, params: ChunkParams,
+                  progress: bool = False) -> list[Prepared]:
+    """Add or replace documents in one commit; all are stored and indexed when this returns."""
+    for doc in docs:
+        if not doc.content:
+            raise InvalidInput(f"document {doc.doc_id!r} has no article text to index")
     store = _open_store(data_dir, embedder, force=False)
-    [item] = prepare([doc], embedder, params)
-    if not item.chunks:
-        raise InvalidInput(f"document {doc.doc_id!r} has no sentences to index")
-    _commit(store, [item], [], embedder, params.recipe(embedder.name))
+    prepared = prepare(docs, embedder, params, progress=progress)
+    for item, doc in zip(prepared, docs, strict=True):
+        if not item.chunks:
+            raise InvalidInput(f"document {doc.doc_id!r} has no sentences to index")
+    _commit(store, prepared, [], embedder, params.recipe(embedder.name))
     refresh(store, data_dir)
-    return item
+    return prepared
 
 
 def delete_document(data_dir: Path, doc_id: str) -> bool:

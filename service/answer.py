@@ -8,6 +8,7 @@ index and the question's vector from the retrieval step.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -15,13 +16,16 @@ import numpy as np
 from index import lexical
 from index.records import Passage
 from index.snapshot import Snapshot
+from service.answer_types import can_answer
 
 ABSTAIN_TEXT = "The documents do not answer this question."
 MAX_SENTENCES = 4
 COVERAGE_WEIGHT = 0.3  # weight of the question's (IDF-weighted) content words found in a sentence
+CONTEXT_SHARE = 0.5  # credit for question words found only in the sentences either side
 MMR_LAMBDA = 0.7  # relevance against novelty when picking the next sentence (Carbonell & Goldstein, 1998)
 KEEP_MARGIN = 0.15  # a further sentence must score within this of the best one
 NEAR_DUPLICATE = 0.9  # cosine above which two sentences say the same thing
+ALREADY_SAID = 0.5  # share of a sentence's words in the previous answer that makes it a repeat
 
 # Openers that point back to an earlier sentence: the sentence alone would not make sense.
 _DEPENDENT = re.compile(
@@ -83,9 +87,10 @@ def unknown_names(question: str, snap: Snapshot) -> list[str]:
     """
     missing = []
     for name in names(question):
-        if name.isupper():
+        stem = re.split(r"[’'-]", name)[0]  # "Kyiv's" is about Kyiv
+        if stem.isupper():
             continue
-        if not snap.mentions(name.lower()[:5]):
+        if not snap.mentions(stem.lower()[:5]):
             missing.append(name)
     return missing
 
@@ -101,21 +106,50 @@ def _coverage(question_terms: list[str], sentence_terms: frozenset[str], snap: S
     return sum(snap.idf(t) for t in question_terms if t in sentence_terms) / total
 
 
-def candidates(question: str, vector: np.ndarray, passages: list[Passage], snap: Snapshot) -> list[Candidate]:
-    """Every sentence of the passages, scored: cosine to the question plus weighted word coverage."""
-    terms = list(dict.fromkeys(lexical.tokenize([question])[0])) if question.strip() else []
-    seen: dict[int, Candidate] = {}
+def _window(passages: list[Passage], snap: Snapshot) -> list[tuple[int, str]]:
+    """The sentences of the passages, plus the one just before and just after each passage.
+
+    A chunk edge can fall between a statement and the sentence that names who made it; one sentence
+    of spill-over on each side lets the answer reach it. Pairs are (sentence row, chunk id holding it).
+    """
+    out: dict[int, str] = {}
     for p in passages:
         row = snap.chunk_row(p.chunk_id)
-        if row is None:
+        if row is None or not snap.chunk_sentences[row]:
             continue
-        for s in snap.chunk_sentences[row]:
-            if s in seen or not states_something(snap.sentence(s), p.title):
-                continue
-            dense = float(snap.sentence_vectors[s] @ vector)
-            lexical_part = COVERAGE_WEIGHT * _coverage(terms, snap.sentence_terms[s], snap)
-            seen[s] = Candidate(s, p.chunk_id, dense + lexical_part)
-    return sorted(seen.values(), key=lambda c: (-c.score, c.row))
+        rows = snap.chunk_sentences[row]
+        for s in rows:
+            out.setdefault(s, p.chunk_id)
+        for s in (rows[0] - 1, rows[-1] + 1):
+            if (0 <= s < len(snap.sentence_docs) and snap.sentence_docs[s] == p.doc_id
+                    and snap.sentence_chunks[s]):
+                out.setdefault(s, snap.chunk_ids[snap.sentence_chunks[s][0]])
+    return list(out.items())
+
+
+def _same_doc(a: int, b: int, snap: Snapshot) -> bool:
+    return 0 <= b < len(snap.sentence_docs) and snap.sentence_docs[a] == snap.sentence_docs[b]
+
+
+def candidates(question: str, vector: np.ndarray, passages: list[Passage], snap: Snapshot) -> list[Candidate]:
+    """Every sentence of the passages, scored: cosine to the question plus weighted word coverage.
+
+    Question words found only in the neighbouring sentences count at CONTEXT_SHARE: "according to
+    a former Kremlin official" is often said in the sentence before the one that states the fact.
+    """
+    terms = list(dict.fromkeys(lexical.tokenize([question])[0])) if question.strip() else []
+    out = []
+    for s, chunk_id in _window(passages, snap):
+        doc = snap.documents[snap.sentence_docs[s]]
+        if not states_something(snap.sentence(s), doc.title):
+            continue
+        own = snap.sentence_terms[s]
+        around = frozenset().union(*(snap.sentence_terms[n] for n in (s - 1, s + 1)
+                                     if _same_doc(s, n, snap)))
+        covered = _coverage(terms, own, snap) + CONTEXT_SHARE * _coverage(terms, around - own, snap)
+        dense = float(snap.sentence_vectors[s] @ vector)
+        out.append(Candidate(s, chunk_id, dense + COVERAGE_WEIGHT * covered))
+    return sorted(out, key=lambda c: (-c.score, c.row))
 
 
 def _select(ranked: list[Candidate], snap: Snapshot) -> list[Candidate]:
@@ -145,6 +179,10 @@ def _with_predecessors(chosen: list[Candidate], snap: Snapshot) -> list[Candidat
             prev = c.row - 1
             has_prev = (prev >= 0 and snap.sentence_docs[prev] == snap.sentence_docs[c.row]
                         and bool(snap.sentence_chunks[prev]))
+            title = snap.documents[snap.sentence_docs[c.row]].title
+            if has_prev and not states_something(snap.sentence(prev), title):
+                out.append(c)  # what comes before is a heading or a question: the sentence opens the section
+                continue
             if not has_prev:
                 continue
             if prev not in rows:
@@ -165,16 +203,33 @@ def _reading_order(chosen: list[Candidate], snap: Snapshot) -> list[Candidate]:
     return sorted(chosen, key=lambda c: (doc_rank[snap.sentence_docs[c.row]], c.row))
 
 
+def _already_said(said: str, snap: Snapshot) -> Callable[[Candidate], bool]:
+    """A sentence whose words are mostly in the previous answer: a follow-up wants something new."""
+    said_terms = set(lexical.tokenize([said])[0]) if said.strip() else set()
+
+    def repeats(c: Candidate) -> bool:
+        own = snap.sentence_terms[c.row]
+        return bool(said_terms) and len(own & said_terms) >= ALREADY_SAID * len(own)
+
+    return repeats
+
+
 def compose(question: str, vector: np.ndarray, passages: list[Passage], snap: Snapshot,
-            threshold: float, asked: str | None = None) -> Answer:
+            threshold: float, asked: str | None = None, said: str = "") -> Answer:
     """The answer to `question` from `passages`, or an abstention when the support is too weak.
 
-    It abstains when the best sentence scores under `threshold`, or when the question as `asked`
-    (before condensing) names someone or something that none of the passages mentions.
+    It abstains when the best sentence that could answer (see `answer_types`) scores under
+    `threshold`, or when the question as `asked` (before condensing) names someone or something that
+    no document mentions.
     """
-    ranked = candidates(question, vector, passages, snap)
+    asked = asked or question
+    repeats = _already_said(said, snap)
+    ranked = [c for c in candidates(question, vector, passages, snap) if not repeats(c)]
+    best = ranked[0].score if ranked else 0.0
+    # Only a sentence of the kind asked for can answer, and only if it is about as relevant as the best.
+    ranked = [c for c in ranked if can_answer(asked, snap.sentence(c.row)) and c.score >= best - KEEP_MARGIN]
     support = ranked[0].score if ranked else 0.0
-    if not ranked or support < threshold or unknown_names(asked or question, snap):
+    if not ranked or support < threshold or unknown_names(asked, snap):
         return Answer(ABSTAIN_TEXT, True, [], support)
     chosen = _reading_order(_with_predecessors(_select(ranked, snap), snap), snap)
     if not chosen:

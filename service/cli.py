@@ -143,6 +143,93 @@ def calibrate(
     typer.echo(f"set it with: CITEQA_ABSTAIN_THRESHOLD={result.threshold:.3f}")
 
 
+@app.command("eval")
+def evaluate(
+    questions: Annotated[Path | None,
+                         typer.Option("--set", help="Question set (default eval/questions.jsonl).")] = None,
+    url: Annotated[str | None, typer.Option("--url", help="Evaluate a running server (e.g. "
+                                            "http://127.0.0.1:8000) instead of this process.")] = None,
+    out: Annotated[Path, typer.Option("--out", help="Folder for report.json, report.md and plots.")]
+    = Path("var/eval"),
+    k: Annotated[int, typer.Option("--k", min=1, max=50, help="Passages each answer reads.")] = 5,
+    docs: Annotated[Path | None, typer.Option("--docs", help="Folder to index for an in-process run "
+                                              "(default: CITEQA_DOCS_DIR, seeds/).")] = None,
+    data: Annotated[Path | None, typer.Option("--data", help="Evaluate this existing index instead of "
+                                              "building one from --docs.")] = None,
+    baselines: Annotated[bool, typer.Option(help="Also score the BM25-only and LangChain baselines.")] = True,
+    check: Annotated[Path | None, typer.Option("--check", help="Fail (exit 1) when a figure misses "
+                                               "its floor in this TOML file (eval/thresholds.toml).")] = None,
+) -> None:
+    """Score answers on a question set: retrieval, facts, grounding, abstention, latency; with baselines."""
+    import tempfile
+
+    from eval import dataset, gate, report, runner, systems
+
+    settings = _settings(data)
+    qs = dataset.load(questions or dataset.DEFAULT_SET)
+    thresholds = gate.load(check) if check else None
+    with tempfile.TemporaryDirectory(prefix="citeqa-eval-") as tmp:
+        if url:
+            main_system, documents = systems.remote(url), _fetch_documents(url)
+            engine = _scratch_engine(settings, Path(tmp), documents) if baselines else None
+        else:
+            if data:
+                engine = settings.engine().load()
+            else:
+                from index.building import sync_folder
+
+                scratch = settings.model_copy(update={"data_dir": Path(tmp)})
+                sync_folder(scratch.data_dir, docs or settings.docs_dir, scratch.embedder(),
+                            scratch.chunk_params())
+                engine = scratch.engine().load()
+            main_system = systems.local(engine, settings.abstain_threshold)
+            documents = {d: (doc.title, doc.text) for d, doc in engine.snapshot().documents.items()}
+        compared = [main_system]
+        if baselines:
+            compared += [systems.local(engine, settings.abstain_threshold, mode="bm25", name="bm25"),
+                         systems.langchain(documents, engine.embedder)]
+        result = runner.evaluate(compared, qs, k, source=str(questions or "eval/questions.jsonl"))
+    written = report.write(result, out)
+    typer.echo(report.table(result))
+    typer.echo("wrote " + ", ".join(str(p) for p in written))
+    if thresholds is not None:
+        failures = gate.check(result["systems"]["citeqa"]["metrics"], thresholds)
+        for line in failures:
+            typer.echo(f"below the bar: {line}", err=True)
+        if failures:
+            _fail(f"{len(failures)} figure(s) miss the thresholds in {check}; see {out / 'report.md'}")
+        typer.echo(f"every figure meets {check}")
+
+
+def _fetch_documents(url: str) -> dict[str, tuple[str, str]]:
+    """doc_id -> (title, text) of every document the server holds."""
+    import httpx
+
+    try:
+        with httpx.Client(base_url=url.rstrip("/"), timeout=60) as client:
+            listed = client.get("/v1/documents")
+            listed.raise_for_status()
+            out = {}
+            for d in listed.json()["documents"]:
+                doc = client.get(f"/v1/documents/{d['doc_id']}")
+                doc.raise_for_status()
+                out[d["doc_id"]] = (doc.json()["title"], doc.json()["text"])
+            return out
+    except httpx.HTTPError as exc:
+        _fail(f"--url: cannot read documents from {url} ({exc}); is `citeqa serve` running there?")
+
+
+def _scratch_engine(settings: Settings, folder: Path, documents: dict[str, tuple[str, str]]):
+    """An index of `documents` in `folder`, for the baselines of a run against a server."""
+    from index.building import put_documents
+    from index.loading import make_document
+
+    scratch = settings.model_copy(update={"data_dir": folder})
+    docs = [make_document(text, doc_id, title) for doc_id, (title, text) in documents.items()]
+    put_documents(folder, docs, scratch.embedder(), scratch.chunk_params(), progress=True)
+    return scratch.engine().load()
+
+
 @app.command()
 def serve(
     host: Annotated[str | None, typer.Option(help="Address to bind (default 127.0.0.1).")] = None,

@@ -32,9 +32,14 @@ def condense(question: str, history: list[dict]) -> str:
     if not history or not needs_context(question):
         return question
     last_user = next((t["content"] for t in reversed(history) if t["role"] == "user"), "")
-    last_answer = next((t["content"] for t in reversed(history) if t["role"] == "assistant"), "")
-    topic = list(dict.fromkeys(names(last_user) + names(_without_markers(last_answer))))[:MAX_NAMES]
+    topic = list(dict.fromkeys(names(last_user) + names(previous_answer(history))))[:MAX_NAMES]
     return " ".join(part for part in (question, last_user, " ".join(topic)) if part.strip())
+
+
+def previous_answer(history: list[dict]) -> str:
+    """The last assistant turn, without its [n] markers and Sources list."""
+    last = next((t["content"] for t in reversed(history) if t["role"] == "assistant"), "")
+    return _without_markers(last)
 
 
 def _without_markers(text: str) -> str:

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from index.engine import Engine
 from index.records import Passage
 from service.answer import Answer, compose
-from service.condense import condense
+from service.condense import condense, previous_answer
 
 
 @dataclass
@@ -33,14 +33,16 @@ class Reply:
 
 
 def ask(engine: Engine, question: str, *, threshold: float, top_k: int = 5,
-        doc_ids: list[str] | None = None, history: list[dict] | None = None) -> Reply:
+        doc_ids: list[str] | None = None, history: list[dict] | None = None, mode: str = "hybrid") -> Reply:
+    """`mode` picks the retriever; anything but "hybrid" is for comparisons (`citeqa eval`)."""
     began = time.perf_counter()
     snap = engine.snapshot()  # one snapshot for the whole request: no mix of old and new documents
     query = condense(question, history or [])
     vector = engine.embed_query(query)
-    passages = engine.retriever().search(query, top_k, doc_ids, snap=snap, vector=vector)
+    passages = engine.retriever(mode).search(query, top_k, doc_ids, snap=snap, vector=vector)
     retrieved = time.perf_counter()
-    answer = compose(query, vector, passages, snap, threshold, asked=question)
+    said = previous_answer(history or []) if query != question else ""
+    answer = compose(query, vector, passages, snap, threshold, asked=question, said=said)
     done = time.perf_counter()
     timings = {"retrieve": (retrieved - began) * 1000, "answer": (done - retrieved) * 1000,
                "total": (done - began) * 1000}

@@ -4,8 +4,16 @@ import pytest
 
 from eval import dataset
 from eval.calibrate import calibrate, pick_threshold
+from index.records import Passage
 from service import qa
-from service.answer import NEAR_DUPLICATE, is_dependent, names, states_something, unknown_names
+from service.answer import (
+    NEAR_DUPLICATE,
+    candidates,
+    is_dependent,
+    names,
+    states_something,
+    unknown_names,
+)
 from service.condense import condense, needs_context
 
 TINY = {
@@ -83,6 +91,43 @@ def test_a_follow_up_is_answered_from_the_earlier_topic(engine):
     reply = ask(engine, "What did he tell NBC News about the Burevestnik?", history=history)
     assert "Podvig" in reply.query
     assert any("use" in c.quote and "Podvig" in c.quote or "NBC" in c.quote for c in reply.answer.citations)
+
+
+def test_an_amount_question_is_declined_when_no_close_sentence_gives_that_amount(tiny):
+    answered = ask(tiny, "How many hives does Tallin Vale keep?").answer
+    assert not answered.abstained and "four hundred hives" in answered.citations[0].quote
+    # The harbour text is on topic but gives no length: its nearest sentences would not answer.
+    declined = ask(tiny, "How many kilometres long is the northern shore of Zorblat harbour?").answer
+    assert declined.abstained and not declined.citations
+
+
+def test_a_follow_up_tells_something_new_rather_than_repeating_the_last_answer(tiny):
+    history = [{"role": "user", "content": "Who ran the Zorblat harbour?"},
+               {"role": "assistant", "content": "Maria Quell ran it for thirty years. [1]"}]
+    for question in ("And what did she achieve?", "What else do we know about her?"):
+        quotes = [c.quote for c in ask(tiny, question, history=history).answer.citations]
+        assert quotes and "Maria Quell ran it for thirty years." not in quotes
+    # A sentence already said may still come back as the context a new one needs ("She doubled…").
+    reply = ask(tiny, "What did she do to its grain trade?", history=history)
+    quotes = [c.quote for c in reply.answer.citations]
+    assert quotes[-2:] == ["Maria Quell ran it for thirty years.",
+                           "She doubled its grain trade to twelve million tonnes a year."]
+
+
+def test_the_sentences_just_past_a_passage_edge_are_candidates_too(engine):
+    """A chunk edge can fall between a quote and the sentence naming who said it."""
+    snap = engine.snapshot()
+    rows = snap.chunk_sentences
+    row = next(r for r in range(len(rows)) if rows[r][0] > 0 and rows[r][-1] + 1 < len(snap.sentence_docs)
+               and len({snap.sentence_docs[s] for s in (rows[r][0] - 1, rows[r][-1] + 1)}
+                       | {snap.chunk(r).doc_id}) == 1)
+    c = snap.chunk(row)
+    passage = Passage(1, c.chunk_id, c.doc_id, c.title, c.text, c.start, c.end, 1.0)
+    found = {x.row for x in candidates("troops", engine.embed_query("troops"), [passage], snap)}
+    title = snap.documents[c.doc_id].title
+    for edge in (rows[row][0] - 1, rows[row][-1] + 1):
+        assert (edge in found) == states_something(snap.sentence(edge), title)
+    assert set(rows[row]) & found
 
 
 def test_condensing_leaves_a_standalone_question_alone():

@@ -1,0 +1,28 @@
+"""Expected answer types: an amount question needs an amount, in the unit it asks for."""
+
+from service.answer_types import asks_amount, can_answer, numbers, units_asked
+
+
+def test_amount_questions_are_recognised_and_degree_questions_are_not():
+    assert asks_amount("How many drones did Russia launch?")
+    assert asks_amount("What share of Donbas does Kyiv hold?")
+    assert asks_amount("By how many dollars did revenues fall?")
+    assert not asks_amount("How much does Trump care about Ukraine?")
+    assert not asks_amount("Why does Moscow want Pokrovsk?")
+
+
+def test_a_sentence_without_a_new_amount_cannot_answer_an_amount_question():
+    question = "How many Tomahawks did the Pentagon say it could spare in 2025?"
+    assert not can_answer(question, "The Pentagon said it could spare some Tomahawks.")
+    assert not can_answer(question, "In 2025 the Pentagon reviewed its stocks.")  # a year is a date
+    assert can_answer(question, "The Pentagon could spare twenty Tomahawks.")
+    assert can_answer("Why does Moscow want Pokrovsk?", "It is a logistics hub.")
+
+
+def test_the_unit_asked_for_must_be_the_unit_given():
+    assert units_asked("What is its range in kilometres?") == ["kilomet", "range"]
+    assert not can_answer("What is its range in kilometres?", "It can fly 300 miles.")
+    assert can_answer("What is its range in kilometres?", "It can fly 500km.")
+    assert can_answer("What share of Russians are tired?", "Some 80 percent are tired.")
+    assert not can_answer("What share of Russians are tired?", "Some 80 people said so.")
+    assert numbers("one-third of 1,300 people since 2022") == {"one", "third", "1,300"}
