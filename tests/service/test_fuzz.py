@@ -15,7 +15,7 @@ def test_schemathesis_finds_no_server_error_and_no_schema_violation(seeds_data, 
             [str(Path(sys.executable).with_name("schemathesis")), "run", f"{server.url}/openapi.json",
              "--checks", "not_a_server_error,response_schema_conformance,status_code_conformance,"
              "content_type_conformance", "--max-examples", "40", "--seed", "1", "--no-color"],
-            capture_output=True, text=True, timeout=900)
+            capture_output=True, text=True, timeout=900, cwd=tmp_path)  # its cache stays out of the tree
     finally:
         server.stop()
     assert result.returncode == 0, result.stdout[-4000:]
