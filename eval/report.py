@@ -97,11 +97,7 @@ def plot(report: dict, out: Path) -> list[Path]:
     ax.set_ylim(0, 1.05)
     ax.set_ylabel("score")
     ax.set_title("citeqa against the baselines (false-abstention rate: lower is better)")
-    ax.legend()
-    fig.tight_layout()
-    bars = out / "metrics.png"
-    fig.savefig(bars, dpi=110)
-    plt.close(fig)
+    bars = _save(fig, ax, out / "metrics.png")
 
     fig, ax = plt.subplots(figsize=(8, 4))
     for name in names:
@@ -109,12 +105,17 @@ def plot(report: dict, out: Path) -> list[Path]:
         ax.hist(ms, bins=30, alpha=0.6, label=f"{name} (p50 {np.percentile(ms, 50):.0f} ms)")
     ax.set_xlabel("time to answer one question (ms)")
     ax.set_ylabel("questions")
+    return [bars, _save(fig, ax, out / "latency.png")]
+
+
+def _save(fig, ax, path: Path) -> Path:
+    import matplotlib.pyplot as plt
+
     ax.legend()
     fig.tight_layout()
-    latency = out / "latency.png"
-    fig.savefig(latency, dpi=110)
+    fig.savefig(path, dpi=110)
     plt.close(fig)
-    return [bars, latency]
+    return path
 
 
 def write(report: dict, out: Path) -> list[Path]:

@@ -23,8 +23,9 @@ def score_question(system: System, q: Question, k: int) -> dict:
     rank = first_hit(out.ranked, q) if q.evidence else None
     top = out.ranked[:k]
     found = [any(holds(p, e) for p in top) for e in q.evidence]
-    valid = [system.text(c["doc_id"]) is not None
-             and system.text(c["doc_id"])[c["start"]:c["end"]] == c["quote"] for c in out.citations]
+    texts = {d: system.text(d) for d in {c["doc_id"] for c in out.citations}}
+    valid = [texts[c["doc_id"]] is not None and texts[c["doc_id"]][c["start"]:c["end"]] == c["quote"]
+             for c in out.citations]
     g = grounding(out.answer, {c["id"]: c["quote"] for c in out.citations}) if not out.abstained else None
     missing = missing_facts(out.answer, q) if not q.unanswerable and not out.abstained else \
         [f[0] for f in q.facts]
