@@ -111,7 +111,8 @@ def langchain(documents: dict[str, tuple[str, str]], embedder: Embedder) -> Syst
 
     def run(q: Question, k: int) -> Outcome:
         began = time.perf_counter()
-        hits = store.similarity_search_with_score(q.question, k=max(DEPTH, k))
+        asked = embedder.encode([q.question])[0]  # once, for the search and the sentence choice
+        hits = store.similarity_search_with_score_by_vector(asked.tolist(), k=max(DEPTH, k))
         ranked = []
         for rank, (doc, distance) in enumerate(hits, start=1):
             start = doc.metadata["start_index"]
@@ -123,7 +124,7 @@ def langchain(documents: dict[str, tuple[str, str]], embedder: Embedder) -> Syst
             top = ranked[0]
             spans = [s for s in segmenter.segment(top.text) if s.sent.strip()]
             vectors = embedder.encode([s.sent.strip() for s in spans])
-            best = spans[int(np.argmax(vectors @ embedder.encode([q.question])[0]))]
+            best = spans[int(np.argmax(vectors @ asked))]
             quote = best.sent.strip()
             start = top.start + top.text.index(quote, best.start)
             citations = [{"id": 1, "doc_id": top.doc_id, "quote": quote, "start": start,

@@ -16,7 +16,7 @@ import numpy as np
 from index import lexical
 from index.records import Passage
 from index.snapshot import Snapshot
-from service.answer_types import can_answer
+from service.answer_types import answer_check
 
 ABSTAIN_TEXT = "The documents do not answer this question."
 MAX_SENTENCES = 4
@@ -106,6 +106,10 @@ def _coverage(question_terms: list[str], sentence_terms: frozenset[str], snap: S
     return sum(snap.idf(t) for t in question_terms if t in sentence_terms) / total
 
 
+def _same_doc(a: int, b: int, snap: Snapshot) -> bool:
+    return 0 <= b < len(snap.sentence_docs) and snap.sentence_docs[a] == snap.sentence_docs[b]
+
+
 def _window(passages: list[Passage], snap: Snapshot) -> list[tuple[int, str]]:
     """The sentences of the passages, plus the one just before and just after each passage.
 
@@ -121,14 +125,9 @@ def _window(passages: list[Passage], snap: Snapshot) -> list[tuple[int, str]]:
         for s in rows:
             out.setdefault(s, p.chunk_id)
         for s in (rows[0] - 1, rows[-1] + 1):
-            if (0 <= s < len(snap.sentence_docs) and snap.sentence_docs[s] == p.doc_id
-                    and snap.sentence_chunks[s]):
+            if _same_doc(rows[0], s, snap) and snap.sentence_chunks[s]:
                 out.setdefault(s, snap.chunk_ids[snap.sentence_chunks[s][0]])
     return list(out.items())
-
-
-def _same_doc(a: int, b: int, snap: Snapshot) -> bool:
-    return 0 <= b < len(snap.sentence_docs) and snap.sentence_docs[a] == snap.sentence_docs[b]
 
 
 def candidates(question: str, vector: np.ndarray, passages: list[Passage], snap: Snapshot) -> list[Candidate]:
@@ -177,15 +176,11 @@ def _with_predecessors(chosen: list[Candidate], snap: Snapshot) -> list[Candidat
     for c in chosen:
         if is_dependent(snap.sentence(c.row)):
             prev = c.row - 1
-            has_prev = (prev >= 0 and snap.sentence_docs[prev] == snap.sentence_docs[c.row]
-                        and bool(snap.sentence_chunks[prev]))
-            title = snap.documents[snap.sentence_docs[c.row]].title
-            if has_prev and not states_something(snap.sentence(prev), title):
-                out.append(c)  # what comes before is a heading or a question: the sentence opens the section
+            if not (_same_doc(c.row, prev, snap) and snap.sentence_chunks[prev]):
                 continue
-            if not has_prev:
-                continue
-            if prev not in rows:
+            # After a heading or a question the sentence opens its section: nothing to bring along.
+            opens = not states_something(snap.sentence(prev), snap.documents[snap.sentence_docs[prev]].title)
+            if not opens and prev not in rows:
                 if len(out) + 2 > MAX_SENTENCES:
                     continue
                 holders = [snap.chunk_ids[r] for r in snap.sentence_chunks[prev]]
@@ -227,7 +222,8 @@ def compose(question: str, vector: np.ndarray, passages: list[Passage], snap: Sn
     ranked = [c for c in candidates(question, vector, passages, snap) if not repeats(c)]
     best = ranked[0].score if ranked else 0.0
     # Only a sentence of the kind asked for can answer, and only if it is about as relevant as the best.
-    ranked = [c for c in ranked if can_answer(asked, snap.sentence(c.row)) and c.score >= best - KEEP_MARGIN]
+    fits = answer_check(asked)
+    ranked = [c for c in ranked if c.score >= best - KEEP_MARGIN and fits(snap.sentence(c.row))]
     support = ranked[0].score if ranked else 0.0
     if not ranked or support < threshold or unknown_names(asked, snap):
         return Answer(ABSTAIN_TEXT, True, [], support)

@@ -11,6 +11,7 @@ without the figure does not answer it, however close its wording: this is what l
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
 _AMOUNT = re.compile(
     r"\bhow (many|much|far|big|large|high)\b"
@@ -53,6 +54,9 @@ UNITS: dict[str, tuple[str, ...]] = {
 }
 
 
+_YEAR = re.compile(r"(1[89]|20)\d\d")
+
+
 def asks_amount(question: str) -> bool:
     return bool(_AMOUNT.search(question)) and not _DEGREE.search(question)
 
@@ -63,20 +67,27 @@ def units_asked(question: str) -> list[str]:
     return [unit for unit in UNITS if any(w.startswith(unit) for w in words)]
 
 
-_YEAR = re.compile(r"(1[89]|20)\d\d")
-
-
 def numbers(text: str) -> set[str]:
     """The amounts a text states; a bare year is a date, not an amount."""
     found = {m.group(0).lower().rstrip(",.") for m in _NUMBER.finditer(text)}
     return {n for n in found if not _YEAR.fullmatch(n)}
 
 
-def can_answer(question: str, sentence: str) -> bool:
-    """False when the question asks for an amount and the sentence gives none (in the unit asked)."""
+def answer_check(question: str) -> Callable[[str], bool]:
+    """A test of sentences for `question`, its type worked out once: False when the question asks for
+    an amount and the sentence gives none (in the unit asked)."""
     if not asks_amount(question):
-        return True
-    if not numbers(sentence) - numbers(question):
-        return False
-    lowered = f" {sentence.lower()} "
-    return all(any(form in lowered for form in UNITS[unit]) for unit in units_asked(question))
+        return lambda sentence: True
+    known, units = numbers(question), [UNITS[u] for u in units_asked(question)]
+
+    def gives_amount(sentence: str) -> bool:
+        if not numbers(sentence) - known:
+            return False
+        lowered = sentence.lower()
+        return all(any(form in lowered for form in forms) for forms in units)
+
+    return gives_amount
+
+
+def can_answer(question: str, sentence: str) -> bool:
+    return answer_check(question)(sentence)
