@@ -6,7 +6,9 @@ PIP := $(BIN)/pip install --quiet --disable-pip-version-check
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: run test lint index serve eval clean
+CHROMIUM := /usr/bin/chromium
+
+.PHONY: run test lint index serve eval screenshots clean
 
 $(BIN)/citeqa: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -35,11 +37,21 @@ $(VENV)/.eval-deps: $(BIN)/citeqa
 eval: $(VENV)/.eval-deps
 	$(BIN)/citeqa eval --out var/eval --check eval/thresholds.toml
 
+# The browser tests drive Debian's Chromium (Playwright cannot download a browser here).
+$(CHROMIUM):
+	@echo "Installing Debian's chromium for the browser tests (apt-get)..."
+	$$(test "$$(id -u)" = 0 || echo sudo) apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive $$(test "$$(id -u)" = 0 || echo sudo) apt-get install -y -qq chromium >/dev/null
+
 lint: $(VENV)/.test-deps
 	$(BIN)/ruff check .
 
-test: lint
+test: lint $(CHROMIUM)
 	$(BIN)/pytest
+
+# Retake the chat page's screenshots shown in the README.
+screenshots: $(VENV)/.test-deps $(CHROMIUM)
+	$(BIN)/pytest -q tests/service/test_page.py --screenshots docs -k "streams_in or phone"
 
 clean:
 	rm -rf var .pytest_cache .ruff_cache

@@ -55,6 +55,10 @@ class Answer:
     abstained: bool
     citations: list[Citation] = field(default_factory=list)
     support: float = 0.0  # the best sentence's score: what the abstention threshold is compared with
+    statements: list[str] = field(default_factory=list)  # the answer, one cited statement each
+
+    def __post_init__(self):
+        self.statements = self.statements or [self.answer]
 
 
 @dataclass(frozen=True)
@@ -237,4 +241,4 @@ def compose(question: str, vector: np.ndarray, passages: list[Passage], snap: Sn
         quote = doc.text[start:end]
         citations.append(Citation(n, doc.doc_id, doc.title, c.chunk_id, quote, start, end, round(c.score, 4)))
         parts.append(f"{' '.join(quote.split())} [{n}]")
-    return Answer(" ".join(parts), False, citations, support)
+    return Answer(" ".join(parts), False, citations, support, parts)

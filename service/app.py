@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from service import documents, errors, routes
+from service import chat, documents, errors, page, routes
 from service.bodies import BodyLimitMiddleware, JsonBodyMiddleware
 from service.config import Settings
 from service.metrics import Metrics, MetricsMiddleware
@@ -38,6 +38,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     errors.install(app)
     app.include_router(routes.router)
     app.include_router(documents.router)
+    app.include_router(chat.router)
+    app.include_router(page.router)
+    app.mount("/static", page.files(), name="static")
     app.add_middleware(JsonBodyMiddleware, paths=JSON_ROUTES)
     app.add_middleware(BodyLimitMiddleware, max_bytes=int(settings.max_body_mb * 1_000_000))
     app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)

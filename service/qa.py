@@ -1,12 +1,18 @@
-"""One question in, one cited answer out: condense, retrieve, compose, all on one pinned snapshot."""
+"""One question in, one cited answer out: condense, retrieve, compose, all on one pinned snapshot.
+
+Two steps, `retrieve` then `finish`, so the streaming route can send the passages before the answer.
+"""
 
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass
 
+import numpy as np
+
 from index.engine import Engine
 from index.records import Passage
+from index.snapshot import Snapshot
 from service.answer import Answer, compose
 from service.condense import condense, previous_answer
 
@@ -32,18 +38,43 @@ class Reply:
         }
 
 
-def ask(engine: Engine, question: str, *, threshold: float, top_k: int = 5,
-        doc_ids: list[str] | None = None, history: list[dict] | None = None, mode: str = "hybrid") -> Reply:
+@dataclass
+class Retrieved:
+    """What `retrieve` found, with what `finish` needs to compose the answer from it."""
+
+    question: str
+    query: str
+    vector: np.ndarray
+    passages: list[Passage]
+    snap: Snapshot  # the same snapshot for both steps: no mix of old and new documents
+    said: str  # the previous answer, when the question was a follow-up
+    began: float
+    retrieved: float
+
+
+def retrieve(engine: Engine, question: str, *, top_k: int = 5, doc_ids: list[str] | None = None,
+             history: list[dict] | None = None, mode: str = "hybrid") -> Retrieved:
     """`mode` picks the retriever; anything but "hybrid" is for comparisons (`citeqa eval`)."""
     began = time.perf_counter()
-    snap = engine.snapshot()  # one snapshot for the whole request: no mix of old and new documents
+    snap = engine.snapshot()
     query = condense(question, history or [])
     vector = engine.embed_query(query)
     passages = engine.retriever(mode).search(query, top_k, doc_ids, snap=snap, vector=vector)
-    retrieved = time.perf_counter()
     said = previous_answer(history or []) if query != question else ""
-    answer = compose(query, vector, passages, snap, threshold, asked=question, said=said)
+    return Retrieved(question, query, vector, passages, snap, said, began, time.perf_counter())
+
+
+def finish(found: Retrieved, *, threshold: float) -> Reply:
+    answer = compose(found.query, found.vector, found.passages, found.snap, threshold,
+                     asked=found.question, said=found.said)
     done = time.perf_counter()
-    timings = {"retrieve": (retrieved - began) * 1000, "answer": (done - retrieved) * 1000,
-               "total": (done - began) * 1000}
-    return Reply(question, query, answer, passages, {k: round(v, 2) for k, v in timings.items()})
+    timings = {"retrieve": (found.retrieved - found.began) * 1000, "answer": (done - found.retrieved) * 1000,
+               "total": (done - found.began) * 1000}
+    return Reply(found.question, found.query, answer, found.passages,
+                 {k: round(v, 2) for k, v in timings.items()})
+
+
+def ask(engine: Engine, question: str, *, threshold: float, top_k: int = 5,
+        doc_ids: list[str] | None = None, history: list[dict] | None = None, mode: str = "hybrid") -> Reply:
+    found = retrieve(engine, question, top_k=top_k, doc_ids=doc_ids, history=history, mode=mode)
+    return finish(found, threshold=threshold)

@@ -11,9 +11,20 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from index.engine import Engine
 from index.errors import InvalidInput
+from index.loading import SUFFIXES
 from service import qa
 from service.auth import require_read
-from service.schemas import MAX_QUESTION, MAX_TOP_K, AskRequest, AskResponse, DocId, ErrorBody, SearchResponse
+from service.schemas import (
+    MAX_HISTORY,
+    MAX_QUESTION,
+    MAX_TOP_K,
+    AskRequest,
+    AskResponse,
+    DocId,
+    ErrorBody,
+    Info,
+    SearchResponse,
+)
 
 router = APIRouter()
 ERRORS = {code: {"model": ErrorBody} for code in (401, 413, 422, 503)}
@@ -34,6 +45,17 @@ def readyz(request: Request):
         return {"status": "ready"}
     return JSONResponse({"error": {"code": "not_ready", "message": "the index is still loading"}},
                         status_code=503)
+
+
+@router.get("/v1/info", response_model=Info)
+def info(request: Request) -> dict:
+    """What a client needs to know before it asks: which routes need the API key, and the limits."""
+    settings = request.app.state.settings
+    keyed = settings.api_key is not None
+    return {"version": request.app.version, "auth": {"writes": keyed, "reads": keyed and settings.auth_reads},
+            "limits": {"question_chars": MAX_QUESTION, "top_k": MAX_TOP_K, "history_turns": MAX_HISTORY,
+                       "body_mb": settings.max_body_mb},
+            "upload_types": list(SUFFIXES)}
 
 
 @router.get("/v1/search", response_model=SearchResponse, responses=ERRORS,
@@ -57,11 +79,19 @@ async def ask(request: Request, body: AskRequest) -> dict:
 
 
 def answer(request: Request, body: AskRequest) -> qa.Reply:
-    """Shared by /v1/ask and the streaming and chat routes; counts answers and abstentions."""
+    """Shared by /v1/ask and the chat routes."""
+    return finish(request, retrieve(request, body))
+
+
+def retrieve(request: Request, body: AskRequest) -> qa.Retrieved:
     settings = request.app.state.settings
-    reply = qa.ask(engine_of(request), body.question, threshold=settings.abstain_threshold,
-                   top_k=body.top_k or settings.top_k, doc_ids=body.doc_ids,
-                   history=[t.model_dump() for t in body.history])
+    return qa.retrieve(engine_of(request), body.question, top_k=body.top_k or settings.top_k,
+                       doc_ids=body.doc_ids, history=[t.model_dump() for t in body.history])
+
+
+def finish(request: Request, found: qa.Retrieved) -> qa.Reply:
+    """The answer to what `retrieve` found; counts answers and abstentions."""
+    reply = qa.finish(found, threshold=request.app.state.settings.abstain_threshold)
     metrics = request.app.state.metrics
     metrics.answers.inc()
     if reply.answer.abstained:

@@ -44,6 +44,25 @@ class AskResponse(BaseModel):
     support: float = Field(description="Best sentence score, compared with the abstention threshold.")
 
 
+class Auth(BaseModel):
+    writes: bool = Field(description="Adding and deleting documents needs the API key.")
+    reads: bool = Field(description="Every other /v1 route needs it too.")
+
+
+class Limits(BaseModel):
+    question_chars: int
+    top_k: int
+    history_turns: int
+    body_mb: float
+
+
+class Info(BaseModel):
+    version: str
+    auth: Auth
+    limits: Limits
+    upload_types: list[str]
+
+
 class SearchResponse(BaseModel):
     query: str
     results: list[Passage]
@@ -88,3 +107,66 @@ class ErrorDetail(BaseModel):
 
 class ErrorBody(BaseModel):
     error: ErrorDetail
+
+
+class ContentPart(BaseModel):
+    type: str
+    text: str | None = None
+
+
+class ChatMessage(BaseModel):
+    role: Literal["system", "developer", "user", "assistant", "tool"]
+    content: str | list[ContentPart] | None = None
+
+    def text(self) -> str:
+        """The message's text; of a list of parts (the newer OpenAI shape), the text parts joined."""
+        if isinstance(self.content, list):
+            return "\n".join(p.text for p in self.content if p.type == "text" and p.text)
+        return self.content or ""
+
+
+class ChatRequest(BaseModel):
+    """OpenAI's chat-completions request; fields citeqa has no use for (temperature...) are ignored."""
+
+    model_config = ConfigDict(json_schema_extra={"example": {
+        "model": "citeqa", "stream": False,
+        "messages": [{"role": "user", "content": "Why does Moscow want Pokrovsk?"}]}})
+
+    model: str = "citeqa"
+    messages: Annotated[list[ChatMessage], Field(min_length=1, max_length=1000)]
+    stream: bool = False
+    top_k: Annotated[int, Field(ge=1, le=MAX_TOP_K)] | None = None
+    doc_ids: Annotated[list[DocId], Field(max_length=1000)] | None = None
+
+
+class ChatReplyMessage(BaseModel):
+    role: Literal["assistant"] = "assistant"
+    content: str
+
+
+class ChatChoice(BaseModel):
+    index: int
+    message: ChatReplyMessage
+    finish_reason: str
+
+
+class ChatCompletion(BaseModel):
+    id: str
+    object: Literal["chat.completion"] = "chat.completion"
+    created: int
+    model: str
+    choices: list[ChatChoice]
+    citations: list[Citation] = Field(description="The citations of the answer, as in /v1/ask.")
+    abstained: bool
+
+
+class ModelCard(BaseModel):
+    id: str
+    object: Literal["model"] = "model"
+    created: int
+    owned_by: str
+
+
+class ModelList(BaseModel):
+    object: Literal["list"] = "list"
+    data: list[ModelCard]

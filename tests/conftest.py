@@ -35,3 +35,8 @@ def engine(seeds_data, embedder):
     from index.engine import Engine
 
     return Engine(seeds_data, embedder).load()
+
+
+def pytest_addoption(parser):
+    parser.addoption("--screenshots", metavar="DIR", default=None,
+                     help="Save the chat page's screenshots here (make screenshots: docs/).")

@@ -163,6 +163,7 @@ def test_writes_need_the_key_and_reads_stay_open(srv):
     assert stored(srv.url) == before
     assert httpx.get(f"{srv.url}/v1/documents").status_code == 200
     assert httpx.get(f"{srv.url}/v1/search", params={"q": "Pokrovsk"}).status_code == 200
+    assert httpx.get(f"{srv.url}/v1/info").json()["auth"] == {"writes": True, "reads": False}
 
 
 def test_auth_reads_closes_the_reading_routes_too(seeds_data, tmp_path):
@@ -170,6 +171,9 @@ def test_auth_reads_closes_the_reading_routes_too(seeds_data, tmp_path):
     try:
         assert httpx.post(f"{server.url}/v1/ask", json={"question": QUESTION}).status_code == 401
         assert httpx.get(f"{server.url}/v1/documents").status_code == 401
+        for route in ("/v1/ask/stream", "/v1/chat/completions"):
+            assert httpx.post(f"{server.url}{route}", json={"question": QUESTION}).status_code == 401
+        assert httpx.get(f"{server.url}/v1/info").json()["auth"] == {"writes": True, "reads": True}
         assert httpx.post(f"{server.url}/v1/ask", json={"question": QUESTION}, headers=AUTH,
                           timeout=30).status_code == 200
         assert httpx.get(f"{server.url}/healthz").status_code == 200

@@ -1,0 +1,42 @@
+"""The chat page: static files under service/page/, served by the service itself (no build step, no CDN).
+
+The page's responses carry a Content-Security-Policy that allows only the page's own files, so even a
+document that slipped HTML into the page could not run a script.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi import APIRouter
+from fastapi.responses import FileResponse
+from fastapi.staticfiles import StaticFiles
+
+PAGE_DIR = Path(__file__).with_name("page")
+HEADERS = {
+    "Content-Security-Policy": "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "
+    "connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "X-Frame-Options": "DENY",
+}
+
+router = APIRouter(include_in_schema=False)
+
+
+@router.api_route("/", methods=["GET", "HEAD"])
+def chat_page() -> FileResponse:
+    return FileResponse(PAGE_DIR / "index.html", headers=HEADERS)
+
+
+class PageFiles(StaticFiles):
+    """The page's scripts, styles and icon, with the same headers as the page."""
+
+    async def get_response(self, path, scope):
+        response = await super().get_response(path, scope)
+        response.headers.update(HEADERS)
+        return response
+
+
+def files() -> PageFiles:
+    return PageFiles(directory=PAGE_DIR)

@@ -1,0 +1,291 @@
+"""The chat page in a real browser (Debian's Chromium, driven by Playwright) against a real uvicorn process.
+
+Every test also fails if the page logs a console error (see `open_page`).
+"""
+
+import httpx
+import pytest
+from playwright.sync_api import expect
+
+from tests.service.conftest import PHONE, serve_copy
+
+QUESTION = "Why does Moscow want Pokrovsk?"
+KEY = "page-test-key"
+
+LIGHTHOUSE = """The Saltmarsh Lighthouse Log
+
+Keeper's notes 📄 from the winter season, 🌊 copied by hand.
+
+Marguerite Okonkwo kept the Saltmarsh lighthouse for eleven winters before it was automated in 1987.
+The lamp burned paraffin until 1952, when the harbour board paid for an electric lantern.
+"""
+
+HOSTILE = """Night shift <img src=x onerror="window.__xss=1"> report
+
+The night shift found a note reading <script>window.__xss=2</script> taped to the generator.
+The generator room door was painted with <img src=x onerror="window.__xss=3"> in red letters.
+"""
+
+HOSTILE_HTML = """<html><body><h1>Boiler inspection</h1>
+<p>The boiler inspector signed the form as &lt;img src=x onerror="window.__xss=4"&gt; on Tuesday.</p>
+</body></html>"""
+
+
+def api_ask(server: str, question: str, history: list | None = None) -> dict:
+    response = httpx.post(f"{server}/v1/ask", json={"question": question, "history": history or []},
+                          timeout=30)
+    assert response.status_code == 200
+    return response.json()
+
+
+def ask(page, question: str):
+    """Types the question, sends it with Enter, and returns the finished reply and the stream response."""
+    page.locator("#question").fill(question)
+    with page.expect_response("**/v1/ask/stream") as streamed:
+        page.locator("#question").press("Enter")
+    reply = page.locator(".turn").last.locator(".reply")
+    expect(reply).to_have_attribute("aria-busy", "false")
+    return reply, streamed.value
+
+
+def one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
+def open_citation(page, chip, citation: dict) -> None:
+    """Clicks a chip (or a source) and checks the side panel highlights exactly the quoted words."""
+    chip.click()
+    mark = page.locator("#source-text mark")
+    expect(mark).to_have_text(citation.get("quote", citation.get("text")), use_inner_text=False)
+    assert mark.text_content() == citation.get("quote", citation.get("text"))
+    expect(mark).to_be_in_viewport()
+    expect(page.locator("#side-title")).to_have_text(citation["title"])
+
+
+@pytest.fixture(scope="module")
+def writable(seeds_data, tmp_path_factory):
+    server = serve_copy(seeds_data, tmp_path_factory.mktemp("page"))
+    yield server.url
+    server.stop()
+
+
+def test_an_answer_streams_in_with_chips_that_show_the_quote_and_open_it_highlighted(
+        server, open_page, shots):
+    page = open_page(server).page
+    expected = api_ask(server, QUESTION)
+    reply, streamed = ask(page, QUESTION)
+    assert streamed.headers["content-type"].startswith("text/event-stream")
+    assert one_line(reply.locator(".answer").text_content()) == one_line(
+        expected["answer"].replace("[", "").replace("]", ""))
+    chips = reply.locator(".chip")
+    citations = expected["citations"]
+    expect(chips).to_have_count(len(citations))
+    expect(reply.locator(".sources li")).to_have_count(len(citations))
+
+    chips.first.hover()
+    tip = page.locator("#tip")
+    expect(tip).to_be_visible()
+    expect(tip.locator(".tip-title")).to_have_text(citations[0]["title"])
+    expect(tip.locator(".tip-quote")).to_have_text(f"“{one_line(citations[0]['quote'])}”")
+
+    for chip, citation in reversed(list(zip(chips.all(), citations, strict=True))):
+        open_citation(page, chip, citation)
+    page.mouse.move(0, 0)
+    page.screenshot(path=shots / "chat-desktop.png")
+    # The sources list under the answer opens the same spans.
+    open_citation(page, reply.locator(".sources .source-link").last, citations[-1])
+
+
+def test_the_keyboard_alone_asks_opens_a_citation_and_closes_it(server, open_page):
+    page = open_page(server).page
+    question = page.locator("#question")
+    expect(question).to_be_focused()
+    page.keyboard.type("Why does Moscow")
+    page.keyboard.press("Shift+Enter")
+    page.keyboard.type("want Pokrovsk?")
+    expect(question).to_have_value("Why does Moscow\nwant Pokrovsk?")
+    expect(page.locator(".turn")).to_have_count(0)
+    page.keyboard.press("Enter")
+    expect(page.locator(".reply")).to_have_attribute("aria-busy", "false")
+    expect(question).to_have_value("")
+
+    page.locator("body").focus()
+    for _ in range(12):  # skip link, the two header buttons, then the first chip
+        page.keyboard.press("Tab")
+        if page.evaluate("document.activeElement.classList.contains('chip')"):
+            break
+    chip = page.locator(".chip").first
+    expect(chip).to_be_focused()
+    expect(page.locator("#tip")).to_be_visible()
+    page.keyboard.press("Enter")
+    expect(page.locator("#source-text mark")).to_be_visible()
+    page.keyboard.press("Escape")
+    expect(page.locator("#side")).to_be_hidden()
+    expect(chip).to_be_focused()
+
+
+def test_a_follow_up_is_sent_with_the_history_and_answered_in_context(server, open_page):
+    page = open_page(server).page
+    first = "Who is Emil Kastehelmi?"
+    reply, _ = ask(page, first)
+    follow_up = "How does he see the outlook for Ukraine?"
+    reply, streamed = ask(page, follow_up)
+    history = streamed.request.post_data_json["history"]
+    assert [t["role"] for t in history] == ["user", "assistant"] and history[0]["content"] == first
+    expected = api_ask(server, follow_up, history)
+    assert not expected["abstained"]
+    expect(reply).not_to_have_class("reply abstained")
+    expect(reply.locator(".chip")).to_have_count(len(expected["citations"]))
+    open_citation(page, reply.locator(".chip").first, expected["citations"][0])
+
+    page.locator("#new-chat").click()
+    expect(page.locator(".turn")).to_have_count(0)
+    _, streamed = ask(page, follow_up)
+    assert streamed.request.post_data_json["history"] == [], "a new conversation starts without history"
+
+
+def test_an_abstention_looks_different_and_still_offers_the_closest_passages(server, open_page):
+    page = open_page(server).page
+    question = "What is the boiling point of mercury?"
+    expected = api_ask(server, question)
+    assert expected["abstained"]
+    reply, _ = ask(page, question)
+    expect(reply).to_have_class("reply abstained")
+    expect(reply.locator(".label")).to_have_text("Not in the documents")
+    expect(reply.locator(".chip")).to_have_count(0)
+    closest = reply.locator(".closest li")
+    expect(closest).to_have_count(min(3, len(expected["passages"])))
+    open_citation(page, closest.first.locator("button"), expected["passages"][0])
+
+
+def test_a_document_uploaded_in_the_panel_is_cited_then_deleted(writable, open_page, tmp_path):
+    tab = open_page(writable)
+    page = tab.page
+    page.locator("#open-docs").click()
+    page.locator("#upload-button").click()
+    expect(page.locator("#docs-error")).to_have_text("Choose a .txt, .md or .html file first.")
+
+    tab.allow(415)
+    pdf = tmp_path / "scan.pdf"
+    pdf.write_bytes(b"%PDF-1.4 not text")
+    page.locator("#file").set_input_files(pdf)
+    page.locator("#upload-button").click()
+    expect(page.locator("#docs-error")).to_contain_text("That file cannot be added:")
+
+    path = tmp_path / "saltmarsh.md"
+    path.write_text(LIGHTHOUSE, encoding="utf-8")
+    page.locator("#file").set_input_files(path)
+    page.locator("#upload-button").click()
+    expect(page.locator("#docs-status")).to_contain_text("Added “The Saltmarsh Lighthouse Log”")
+    item = page.locator(".doc", has_text="The Saltmarsh Lighthouse Log")
+    expect(item).to_have_count(1)
+
+    question = "Who kept the Saltmarsh lighthouse?"
+    expected = api_ask(writable, question)
+    cited = [c for c in expected["citations"] if c["doc_id"] == "saltmarsh"]
+    assert cited and "Marguerite Okonkwo" in cited[0]["quote"]
+    page.locator("#close-side").click()
+    reply, _ = ask(page, question)
+    chip = reply.locator(f".chip[data-cite='{cited[0]['id']}']")
+    open_citation(page, chip, cited[0])  # after two emoji: offsets count code points, not UTF-16 units
+
+    page.locator("#open-docs").click()
+    item.locator("button.danger").click()
+    expect(item.locator("button.danger")).to_have_text("Delete for good?")
+    item.locator("button.danger").click()
+    expect(page.locator("#docs-status")).to_have_text("Deleted “The Saltmarsh Lighthouse Log”.")
+    expect(item).to_have_count(0)
+    assert httpx.get(f"{writable}/v1/documents/saltmarsh").status_code == 404
+    page.locator("#close-side").click()
+    reply, _ = ask(page, question)
+    assert not [c for c in api_ask(writable, question)["citations"] if c["doc_id"] == "saltmarsh"]
+    expect(reply).to_have_class("reply abstained")
+
+
+def test_markup_in_documents_and_questions_is_shown_as_text_and_runs_nothing(writable, open_page, tmp_path):
+    page = open_page(writable).page
+    page.locator("#open-docs").click()
+    for name, text in (("nightshift.txt", HOSTILE), ("boiler.html", HOSTILE_HTML)):
+        path = tmp_path / name
+        path.write_text(text, encoding="utf-8")
+        page.locator("#file").set_input_files(path)
+        page.locator("#upload-button").click()
+        expect(page.locator("#docs-status")).to_contain_text("Added")
+    expect(page.locator(".doc-title", has_text='Night shift <img src=x onerror="window.__xss=1"> report')
+           ).to_have_count(1)
+    page.locator("#close-side").click()
+
+    for question in ("What note did the night shift find taped to the generator?",
+                     "How did the boiler inspector sign the form?"):
+        expected = api_ask(writable, question)
+        cited = [c for c in expected["citations"] if "<" in c["quote"]]
+        assert cited, expected["answer"]
+        reply, _ = ask(page, question)
+        expect(reply.locator(".answer")).to_contain_text(one_line(cited[0]["quote"]))
+        chip = reply.locator(f".chip[data-cite='{cited[0]['id']}']")
+        chip.hover()
+        expect(page.locator("#tip .tip-quote")).to_contain_text("<")
+        open_citation(page, chip, cited[0])
+
+    typed = "<img src=x onerror=\"window.__xss=5\"> <b>bold?</b>"
+    ask(page, typed)
+    expect(page.locator(".question").last).to_have_text(typed)
+    assert page.evaluate("window.__xss") is None, "nothing from a document or a question ran"
+    assert page.locator("#turns img, #side img, #tip img, #turns b").count() == 0
+
+
+def test_a_phone_sized_screen_keeps_everything_usable(server, open_page, shots):
+    page = open_page(server, viewport=PHONE).page
+    expected = api_ask(server, QUESTION)
+    reply, _ = ask(page, QUESTION)
+    no_sideways_scroll = "document.documentElement.scrollWidth <= document.documentElement.clientWidth"
+    assert page.evaluate(no_sideways_scroll)
+    for locator in (page.locator("#question"), page.locator("#send"), page.locator("#open-docs"),
+                    page.locator("#new-chat")):
+        box = locator.bounding_box()
+        assert box and box["x"] >= 0 and box["x"] + box["width"] <= PHONE["width"]
+    page.screenshot(path=shots / "chat-phone.png")
+
+    chip = reply.locator(".chip").first
+    chip.scroll_into_view_if_needed()
+    open_citation(page, chip, expected["citations"][0])
+    side = page.locator("#side").bounding_box()
+    assert (side["width"], side["height"]) == (PHONE["width"], PHONE["height"]), "the source fills the screen"
+    expect(page.locator("#close-side")).to_be_in_viewport()
+    page.screenshot(path=shots / "chat-phone-source.png")
+    page.locator("#close-side").click()
+    expect(page.locator("#side")).to_be_hidden()
+
+    page.locator("#open-docs").click()
+    for locator in (page.locator("#file"), page.locator("#upload-button"), page.locator(".doc").first):
+        expect(locator).to_be_in_viewport()
+    assert page.evaluate(no_sideways_scroll)
+
+
+def test_the_page_asks_for_the_api_key_before_changing_documents(seeds_data, tmp_path, open_page):
+    server = serve_copy(seeds_data, tmp_path, CITEQA_API_KEY=KEY)
+    try:
+        tab = open_page(server.url)
+        page = tab.page
+        page.locator("#open-docs").click()
+        path = tmp_path / "saltmarsh.md"
+        path.write_text(LIGHTHOUSE, encoding="utf-8")
+        page.locator("#file").set_input_files(path)
+        page.locator("#upload-button").click()
+        expect(page.locator("#key-label")).to_have_text("This server needs an API key to change documents.")
+
+        tab.allow(401)
+        page.locator("#api-key").fill("wrong-key")
+        page.locator("#api-key").press("Enter")
+        expect(page.locator("#docs-error")).to_have_text(
+            "The server did not accept the API key. Enter the key it was started with.")
+        expect(page.locator("#key-form")).to_be_visible()
+        assert httpx.get(f"{server.url}/v1/documents/saltmarsh").status_code == 404
+
+        page.locator("#api-key").fill(KEY)
+        page.locator("#api-key").press("Enter")
+        expect(page.locator("#docs-status")).to_contain_text("Added “The Saltmarsh Lighthouse Log”")
+        expect(page.locator("#forget-key")).to_be_visible()
+        assert httpx.get(f"{server.url}/v1/documents/saltmarsh").status_code == 200
+    finally:
+        server.stop()
