@@ -7,8 +7,10 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
 CHROMIUM := /usr/bin/chromium
+WRK := /usr/bin/wrk
+APT := $$(test "$$(id -u)" = 0 || echo sudo) apt-get
 
-.PHONY: run test lint index serve eval screenshots clean
+.PHONY: run test lint index serve eval bench screenshots clean
 
 $(BIN)/citeqa: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -40,14 +42,23 @@ eval: $(VENV)/.eval-deps
 # The browser tests drive Debian's Chromium (Playwright cannot download a browser here).
 $(CHROMIUM):
 	@echo "Installing Debian's chromium for the browser tests (apt-get)..."
-	$$(test "$$(id -u)" = 0 || echo sudo) apt-get update -qq
-	DEBIAN_FRONTEND=noninteractive $$(test "$$(id -u)" = 0 || echo sudo) apt-get install -y -qq chromium >/dev/null
+	$(APT) update -qq
+	DEBIAN_FRONTEND=noninteractive $(APT) install -y -qq chromium >/dev/null
+
+# The load generator of `citeqa bench`.
+$(WRK):
+	$(APT) update -qq
+	DEBIAN_FRONTEND=noninteractive $(APT) install -y -qq wrk >/dev/null
 
 lint: $(VENV)/.test-deps
 	$(BIN)/ruff check .
 
-test: lint $(CHROMIUM)
+test: lint $(CHROMIUM) $(WRK)
 	$(BIN)/pytest
+
+# Every benchmark on this machine (about 15 minutes): bench/results/full.json and docs/benchmarks.md.
+bench: $(VENV)/.eval-deps $(WRK)
+	$(BIN)/citeqa bench
 
 # Retake the chat page's screenshots shown in the README.
 screenshots: $(VENV)/.test-deps $(CHROMIUM)

@@ -43,16 +43,19 @@ def write(store: Store, folder: Path) -> Manifest:
     generation = f"{fingerprint[:12]}-{time.time_ns()}"
     sentence_ids, *_, sentence_vecs = store.rows("sentences")
     tables = {"chunks": (ids, vecs), "sentences": (sentence_ids, sentence_vecs)}
+    kinds = {}
     for table, (table_ids, table_vecs) in tables.items():
         keys = np.array([vectors.faiss_id(i) for i in table_ids], dtype=np.int64)
         index = vectors.build(keys, table_vecs, dim)
+        kinds[table] = vectors.kind_of(index)
         vectors.save(index, faiss_path(folder, generation, table))
     bm25 = lexical.build(chunk_texts(store, doc_ids, starts, ends))
     if bm25 is not None:
         lexical.save(bm25, bm25_path(folder, generation))
     counts = store.counts()
     new = Manifest(model=meta["model"], dim=dim, fingerprint=fingerprint, generation=generation,
-                   documents=counts["documents"], chunks=counts["chunks"], sentences=counts["sentences"])
+                   documents=counts["documents"], chunks=counts["chunks"], sentences=counts["sentences"],
+                   vector_index=kinds["chunks"])
     manifest.save(folder, new)
     prune(folder, keep=generation)
     return new

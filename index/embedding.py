@@ -8,7 +8,9 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
+from index import onnx_backend
 from index.errors import InvalidInput
+from index.onnx_backend import BACKENDS
 
 DEFAULT_MODEL = "all-MiniLM-L6-v2"
 
@@ -27,13 +29,23 @@ def resolve_model(setting: str | None) -> tuple[str, str]:
 class Embedder:
     """Normalized float32 embeddings from a sentence-transformers model (inner product = cosine)."""
 
-    def __init__(self, model: str | None = None, batch_size: int = 32, device: str = "cpu"):
+    def __init__(self, model: str | None = None, batch_size: int = 32, device: str = "cpu",
+                 query_backend: str = "torch", cache_dir: Path | None = None):
+        """`query_backend` runs the questions (not the documents) through ONNX Runtime when "onnx" or
+        "onnx-int8" (index/onnx_backend.py); the exported model is kept in `cache_dir`."""
         if batch_size < 1:
             raise InvalidInput(f"batch_size must be at least 1, got {batch_size}")
+        if query_backend not in BACKENDS:
+            raise InvalidInput(f"query_backend must be one of {', '.join(BACKENDS)}, not {query_backend!r}")
+        if query_backend != "torch" and cache_dir is None:
+            raise InvalidInput(f"query_backend {query_backend!r} needs a cache_dir for the exported model")
         self.model_path, self.name = resolve_model(model)
         self.batch_size = batch_size
         self.device = device
+        self.query_backend = query_backend
+        self.cache_dir = cache_dir
         self._model = None
+        self._queries = None  # the ONNX model, when questions do not go through torch
 
     def load(self) -> Embedder:
         if self._model is None:
@@ -51,6 +63,9 @@ class Embedder:
                     f"cannot load embedding model {self.model_path!r}: {exc}. Set CITEQA_EMBED_MODEL to a "
                     "local sentence-transformers folder (no downloads happen here)"
                 ) from exc
+        if self.query_backend != "torch" and self._queries is None:
+            self._queries = onnx_backend.load(self._model, self.model_path, self.cache_dir,
+                                              self.query_backend)
         return self
 
     @property
@@ -70,6 +85,12 @@ class Embedder:
 
     def count_tokens(self, text: str) -> int:
         return len(self.model.tokenizer(text, add_special_tokens=False)["input_ids"])
+
+    def encode_queries(self, texts: list[str]) -> np.ndarray:
+        """Questions, through the query backend: a handful of short texts, embedded as one batch."""
+        if self.load()._queries is None:
+            return self.encode(texts)
+        return self._queries.encode(texts)
 
     def encode(self, texts: list[str], progress: bool = False, desc: str = "embedding") -> np.ndarray:
         if not texts:

@@ -50,7 +50,7 @@ class Engine:
         return self._snapshot
 
     def embed_query(self, text: str) -> np.ndarray:
-        return self.embedder.encode([text])[0]
+        return self.embedder.encode_queries([text])[0]
 
     def retriever(self, mode: str = "hybrid") -> Retriever:
         return Retriever(self.snapshot, self.embed_query, mode=mode, depth=self.depth)

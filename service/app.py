@@ -6,9 +6,11 @@ import asyncio
 import logging
 from contextlib import asynccontextmanager
 
+import faiss
 from fastapi import FastAPI
 
 from service import chat, documents, errors, page, routes
+from service.batching import QueryBatcher
 from service.bodies import BodyLimitMiddleware, JsonBodyMiddleware
 from service.config import Settings
 from service.metrics import Metrics, MetricsMiddleware
@@ -19,6 +21,9 @@ JSON_ROUTES = ("/v1/ask", "/v1/ask/stream", "/v1/chat/completions")
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
+    # One FAISS thread: a single query is sub-millisecond, while an OpenMP team competing with the
+    # request threads for two cores made flat searches take 8-24 ms (bench/scale.py).
+    faiss.omp_set_num_threads(1)
     engine = settings.engine()
 
     @asynccontextmanager
@@ -29,12 +34,21 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         yield
         if not task.done():
             task.cancel()
+        await app.state.batcher.close()
 
     app = FastAPI(title="citeqa", version="0.1.0", lifespan=lifespan,
                   description="Answers from your documents, every statement cited at exact offsets.")
     app.state.settings = settings
     app.state.engine = engine
     app.state.metrics = Metrics(engine)
+    metrics = app.state.metrics
+
+    def counted(n: int) -> None:
+        metrics.embed_batches.inc()
+        metrics.embedded.inc(n)
+
+    app.state.batcher = QueryBatcher(engine.embedder.encode_queries, settings.batch_window_ms,
+                                     settings.batch_size, on_batch=counted)
     errors.install(app)
     app.include_router(routes.router)
     app.include_router(documents.router)

@@ -14,14 +14,13 @@ import uuid
 from collections.abc import AsyncIterator
 
 from fastapi import APIRouter, Depends, Request
-from fastapi.concurrency import run_in_threadpool
 from fastapi.sse import EventSourceResponse, format_sse_event
 from pydantic import ValidationError
 
 from index.errors import CiteqaError, InvalidInput
 from service import qa
 from service.auth import require_read
-from service.routes import ERRORS, finish, retrieve
+from service.routes import ERRORS, answer, finish, retrieve
 from service.schemas import MAX_HISTORY, AskRequest, ChatCompletion, ChatRequest, ErrorBody, ModelList
 
 log = logging.getLogger("citeqa")
@@ -64,12 +63,12 @@ def pieces(reply: qa.Reply) -> list[str]:
 async def ask_stream(request: Request, body: AskRequest) -> EventSourceResponse:
     """`/v1/ask` as Server-Sent Events: `passages` as soon as they are found, `delta` pieces of the
     answer, then `done` with the whole `/v1/ask` response."""
-    found = await run_in_threadpool(retrieve, request, body)
+    found = await retrieve(request, body)
 
     async def events():
         yield sse("passages", {"query": found.query, "passages": [p.as_dict() for p in found.passages]})
         try:
-            reply = await run_in_threadpool(finish, request, found)
+            reply = finish(request, found)
         except Exception as exc:  # the stream has started: the failure can only travel as an event
             log.exception("answering failed after the stream started")
             yield sse("error", {"error": {"code": "internal", "message": f"the answer failed: {exc}"}})
@@ -95,8 +94,7 @@ async def chat_completions(request: Request, body: ChatRequest):
     citations as data. With `"stream": true`, `chat.completion.chunk` events end with `data: [DONE]`."""
     if body.model != MODEL:
         raise UnknownModel(f"model: citeqa serves one model, {MODEL!r}, not {body.model!r}")
-    found = await run_in_threadpool(retrieve, request, to_ask(body))
-    reply = await run_in_threadpool(finish, request, found)
+    reply = await answer(request, to_ask(body))
     completion_id, created = f"chatcmpl-{uuid.uuid4().hex}", int(time.time())
     citations = [c.as_dict() for c in reply.answer.citations]
     if not body.stream:

@@ -231,6 +231,32 @@ def _scratch_engine(settings: Settings, folder: Path, documents: dict[str, tuple
 
 
 @app.command()
+def bench(
+    quick: Annotated[bool, typer.Option("--quick", help="A short run (under a minute): fewer requests, "
+                                        "10k vectors only.")] = False,
+    name: Annotated[str | None, typer.Option(help="Result name (default: quick or full).")] = None,
+    out: Annotated[Path, typer.Option("--out", help="Folder for <name>.json.")] = Path("bench/results"),
+    report: Annotated[Path, typer.Option("--report", help="Markdown report to rewrite (a .png plot is "
+                                         "written beside it).")] = Path("docs/benchmarks.md"),
+    docs: Annotated[Path, typer.Option("--docs", help="Collection to serve and ingest.")] = Path("seeds"),
+) -> None:
+    """Measure latency, throughput, ingestion and scale on this machine; write the figures and report."""
+    if not docs.is_dir():
+        _fail(f"--docs: {docs} is not a folder of documents")
+    from bench import report as bench_report
+    from bench.run import run
+
+    try:
+        result = run(quick=quick, name=name, docs=docs)
+    except RuntimeError as exc:
+        _fail(str(exc))
+    saved = bench_report.write(result, out, report)
+    for label, value, bound, met in bench_report.verdicts(result):
+        typer.echo(f"{label:42} {value!s:>10}  {bound:>8}  {'ok' if met else 'MISSED'}")
+    typer.echo(f"wrote {saved} and {report} in {result['seconds']:.0f} s")
+
+
+@app.command()
 def serve(
     host: Annotated[str | None, typer.Option(help="Address to bind (default 127.0.0.1).")] = None,
     port: Annotated[int | None, typer.Option(help="Port (default 8000).")] = None,

@@ -25,6 +25,11 @@ class Metrics:
         self.answers = Counter("citeqa_answers_total", "Questions answered (abstentions included).",
                                registry=self.registry)
 
+        self.embed_batches = Counter("citeqa_embed_batches_total", "Model calls that embedded questions.",
+                                     registry=self.registry)
+        self.embedded = Counter("citeqa_embedded_questions_total", "Questions embedded (their ratio to the "
+                                "batches is the mean micro-batch size).", registry=self.registry)
+
         def count(key: str):
             return lambda: engine.snapshot().counts()[key] if engine.ready else 0
 

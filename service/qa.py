@@ -53,15 +53,23 @@ class Retrieved:
 
 
 def retrieve(engine: Engine, question: str, *, top_k: int = 5, doc_ids: list[str] | None = None,
-             history: list[dict] | None = None, mode: str = "hybrid") -> Retrieved:
-    """`mode` picks the retriever; anything but "hybrid" is for comparisons (`citeqa eval`)."""
-    began = time.perf_counter()
+             history: list[dict] | None = None, mode: str = "hybrid", vector: np.ndarray | None = None,
+             began: float | None = None) -> Retrieved:
+    """`mode` picks the retriever; anything but "hybrid" is for comparisons (`citeqa eval`). `vector` is
+    the embedding of `query_for(question, history)` when the caller has it already (the service batches
+    them); `began` is when the caller started on the question, so timings include that embedding."""
+    began = time.perf_counter() if began is None else began
     snap = engine.snapshot()
-    query = condense(question, history or [])
-    vector = engine.embed_query(query)
+    query = query_for(question, history)
+    vector = engine.embed_query(query) if vector is None else vector
     passages = engine.retriever(mode).search(query, top_k, doc_ids, snap=snap, vector=vector)
     said = previous_answer(history or []) if query != question else ""
     return Retrieved(question, query, vector, passages, snap, said, began, time.perf_counter())
+
+
+def query_for(question: str, history: list[dict] | None) -> str:
+    """What is retrieved (and embedded) for a question: the question, condensed with its history."""
+    return condense(question, history or [])
 
 
 def finish(found: Retrieved, *, threshold: float) -> Reply:

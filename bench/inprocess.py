@@ -1,0 +1,103 @@
+"""In-process costs, each measured side by side with its reference in the same run.
+
+- citeqa's whole answer (retrieve, select sentences, cite) against LangChain's bare retrieval: the
+  default pipeline (RecursiveCharacterTextSplitter 1000/200, the same model through LangChain's
+  HuggingFaceEmbeddings, `FAISS.similarity_search`). Both are timed per question, interleaved, in rounds.
+- Ingestion against bare sentence-transformers `encode` of the very texts the pipeline embeds.
+"""
+
+from __future__ import annotations
+
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from index import derived
+from index.building import ChunkParams, sync_folder
+from index.embedding import Embedder
+from index.engine import Engine
+from index.snapshot import store_at
+from service import qa
+
+
+def langchain_store(documents: dict[str, tuple[str, str]], model_path: str):
+    """The LangChain default over `documents` (doc_id -> (title, text)), with the same model."""
+    from langchain_community.vectorstores import FAISS
+    from langchain_huggingface import HuggingFaceEmbeddings
+    from langchain_text_splitters import RecursiveCharacterTextSplitter
+
+    splitter = RecursiveCharacterTextSplitter(chunk_size=1000, chunk_overlap=200)
+    chunks = splitter.create_documents([text for _, text in documents.values()],
+                                       metadatas=[{"doc_id": d} for d in documents])
+    embeddings = HuggingFaceEmbeddings(model_name=model_path, encode_kwargs={"normalize_embeddings": True})
+    return FAISS.from_documents(chunks, embeddings)
+
+
+def answer_vs_langchain(engine: Engine, questions: list[str], threshold: float, rounds: int) -> dict:
+    snap = engine.snapshot()
+    documents = {d.doc_id: (d.title, d.text) for d in snap.documents.values()}
+    store = langchain_store(documents, engine.embedder.model_path)
+    for q in questions[:10]:  # warm both
+        qa.ask(engine, q, threshold=threshold)
+        store.similarity_search(q, k=5)
+    per_round = []
+    for _ in range(rounds):
+        ours, theirs = [], []
+        for q in questions:
+            began = time.perf_counter()
+            qa.ask(engine, q, threshold=threshold)
+            ours.append((time.perf_counter() - began) * 1000)
+            began = time.perf_counter()
+            store.similarity_search(q, k=5)
+            theirs.append((time.perf_counter() - began) * 1000)
+        per_round.append((statistics.median(ours), statistics.median(theirs)))
+    citeqa_ms = statistics.median(r[0] for r in per_round)
+    langchain_ms = statistics.median(r[1] for r in per_round)
+    return {"questions": len(questions), "rounds": rounds, "citeqa_answer_p50_ms": round(citeqa_ms, 2),
+            "langchain_retrieval_p50_ms": round(langchain_ms, 2),
+            "ratio": round(statistics.median(a / b for a, b in per_round), 3)}
+
+
+def _embedded_texts(data: Path) -> list[str]:
+    """Every text the pipeline embedded for the index in `data`: its chunks and its sentences."""
+    store = store_at(data)
+    texts = []
+    for table in ("chunks", "sentences"):
+        _, doc_ids, starts, ends, _ = store.rows(table, vectors=False)
+        texts += derived.chunk_texts(store, doc_ids, starts, ends)
+    return texts
+
+
+def ingestion(docs: Path, embedder: Embedder, params: ChunkParams, rounds: int) -> dict:
+    """A fresh build of `docs` against bare `encode` of the same texts; then an unchanged rebuild."""
+    embedder.load()
+    pipeline, bare = [], []
+    with tempfile.TemporaryDirectory() as tmp:
+        for r in range(rounds):
+            data = Path(tmp) / f"round{r}"
+            began = time.perf_counter()
+            sync_folder(data, docs, embedder, params, progress=False)
+            pipeline.append(time.perf_counter() - began)
+            texts = _embedded_texts(data)
+            began = time.perf_counter()
+            embedder.model.encode(texts, batch_size=embedder.batch_size, normalize_embeddings=True)
+            bare.append(time.perf_counter() - began)
+        counts = store_at(data).counts()
+        began = time.perf_counter()
+        sync_folder(data, docs, embedder, params, progress=False)
+        unchanged = time.perf_counter() - began
+        began = time.perf_counter()
+        subprocess.run([str(Path(sys.executable).with_name("citeqa")), "index", "build", "--docs", str(docs),
+                        "--data", str(data)], check=True, capture_output=True)
+        unchanged_cli = time.perf_counter() - began
+    pipeline_s, bare_s = statistics.median(pipeline), statistics.median(bare)
+    return {"documents": counts["documents"], "chunks": counts["chunks"], "sentences": counts["sentences"],
+            "texts_embedded": counts["chunks"] + counts["sentences"], "rounds": rounds,
+            "pipeline_s": round(pipeline_s, 3), "bare_encode_s": round(bare_s, 3),
+            "pipeline_chunks_per_s": round(counts["chunks"] / pipeline_s, 1),
+            "bare_chunks_per_s": round(counts["chunks"] / bare_s, 1),
+            "share_of_bare": round(bare_s / pipeline_s, 3),
+            "unchanged_rebuild_s": round(unchanged, 3), "unchanged_rebuild_cli_s": round(unchanged_cli, 3)}

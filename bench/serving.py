@@ -1,0 +1,138 @@
+"""The served API under measurement: a real `citeqa serve` process, timed from outside.
+
+Cold start to /readyz, one client at a time over HTTP, and throughput under concurrent load from wrk
+(a separate C process, so the load generator costs the server as little as possible).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import numpy as np
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@dataclass
+class Server:
+    url: str
+    proc: subprocess.Popen
+    cold_start_s: float
+
+    def peak_rss_mb(self) -> float:
+        """The process's high-water mark of resident memory (VmHWM), in MB."""
+        status = Path(f"/proc/{self.proc.pid}/status").read_text()
+        return int(re.search(r"VmHWM:\s+(\d+) kB", status).group(1)) / 1024
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(timeout=30)
+
+
+def start(data: Path, env: dict | None = None, timeout: float = 120) -> Server:
+    """Starts `citeqa serve` over `data` and times it until /readyz says ready."""
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    began = time.perf_counter()
+    proc = subprocess.Popen(
+        [str(Path(sys.executable).with_name("citeqa")), "serve", "--port", str(port), "--data", str(data)],
+        env={**os.environ, "HF_HUB_OFFLINE": "1", **(env or {})},
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    while time.perf_counter() - began < timeout:
+        if proc.poll() is not None:
+            raise RuntimeError(f"citeqa serve exited: {proc.stderr.read().decode()[-2000:]}")
+        try:
+            if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
+                return Server(url, proc, time.perf_counter() - began)
+        except httpx.TransportError:
+            pass
+        time.sleep(0.02)
+    proc.kill()
+    raise RuntimeError(f"citeqa serve was not ready after {timeout:.0f} s")
+
+
+def percentiles(ms: list[float]) -> dict:
+    a = np.asarray(ms)
+    return {"n": len(ms), "p50_ms": round(float(np.percentile(a, 50)), 2),
+            "p90_ms": round(float(np.percentile(a, 90)), 2), "p99_ms": round(float(np.percentile(a, 99)), 2),
+            "mean_ms": round(float(a.mean()), 2)}
+
+
+def sequential(url: str, questions: list[str], requests: int, warmup: int = 20) -> dict:
+    """POST /v1/ask one request at a time over a kept-alive connection: the latency one user sees."""
+    timings = []
+    with httpx.Client(base_url=url, timeout=30) as client:
+        for i in range(warmup + requests):
+            body = {"question": questions[i % len(questions)]}
+            began = time.perf_counter()
+            response = client.post("/v1/ask", json=body)
+            elapsed = (time.perf_counter() - began) * 1000
+            if response.status_code != 200:
+                raise RuntimeError(f"/v1/ask answered {response.status_code}: {response.text[:200]}")
+            if i >= warmup:
+                timings.append(elapsed)
+    return percentiles(timings)
+
+
+_LUA = """-- POST /v1/ask, cycling through the questions; each wrk thread starts at its own offset
+local bodies = { %s }
+local i = math.random(#bodies)
+request = function()
+  i = i %% #bodies + 1
+  return wrk.format("POST", "/v1/ask", {["Content-Type"] = "application/json"}, bodies[i])
+end
+"""
+
+
+def wrk_path() -> str:
+    found = shutil.which("wrk")
+    if found is None:
+        raise RuntimeError("wrk is not installed: apt-get install wrk (make bench and make test do it)")
+    return found
+
+
+def load(url: str, questions: list[str], connections: int = 16, seconds: int = 10, threads: int = 1) -> dict:
+    """wrk with `connections` concurrent clients for `seconds`: answered questions per second and latency."""
+    bodies = ", ".join(f"[==[{json.dumps({'question': q})}]==]" for q in questions)
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
+        script.write(_LUA % bodies)
+    try:
+        out = subprocess.run([wrk_path(), f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "--latency",
+                              "--timeout", "10s", "-s", script.name, url], capture_output=True, text=True,
+                             check=True, timeout=seconds + 60).stdout
+    finally:
+        os.unlink(script.name)
+    return parse_wrk(out) | {"connections": connections, "seconds": seconds}
+
+
+def _ms(value: str) -> float:
+    number, unit = re.fullmatch(r"([\d.]+)(us|ms|s|m)", value).groups()
+    return round(float(number) * {"us": 0.001, "ms": 1, "s": 1000, "m": 60_000}[unit], 2)
+
+
+def parse_wrk(out: str) -> dict:
+    """The figures of wrk's --latency report."""
+    dist = dict(re.findall(r"^\s+(50|75|90|99)%\s+([\d.]+\w+)\s*$", out, re.MULTILINE))
+    total = int(re.search(r"(\d+) requests in", out).group(1))
+    non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    socket_errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
+    return {"requests": total, "requests_per_s": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),
+            "p50_ms": _ms(dist["50"]), "p90_ms": _ms(dist["90"]), "p99_ms": _ms(dist["99"]),
+            "non_2xx": int(non_2xx.group(1)) if non_2xx else 0,
+            "socket_errors": sum(map(int, socket_errors.groups())) if socket_errors else 0}

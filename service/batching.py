@@ -1,0 +1,80 @@
+"""Micro-batching of question embeddings: one model call for the questions that arrive together.
+
+A question's embedding is a few milliseconds of model time, most of it fixed cost per call; sixteen
+questions embedded as one batch cost little more than one. The batcher gathers what arrives within
+`window_ms` (or until `max_batch`), embeds it in a worker thread so the event loop keeps serving, and
+hands each request its vector. While a batch is being embedded, the next one fills up.
+
+The model always runs in the same single thread: torch's OpenMP keeps a team of threads per calling
+thread, and teams left spinning by other threads stalled requests by half a second.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+
+
+class QueryBatcher:
+    def __init__(self, encode: Callable[[list[str]], np.ndarray], window_ms: float = 2.0,
+                 max_batch: int = 32, on_batch: Callable[[int], None] | None = None):
+        """`on_batch(n)` is told the size of every batch embedded (the service counts them in /metrics)."""
+        if window_ms < 0 or max_batch < 1:
+            raise ValueError(f"window_ms must be >= 0 and max_batch >= 1, got {window_ms} and {max_batch}")
+        self.encode = encode
+        self.window = window_ms / 1000
+        self.max_batch = max_batch
+        self._queue: asyncio.Queue[tuple[str, asyncio.Future]] | None = None
+        self._worker: asyncio.Task | None = None
+        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="citeqa-embed")
+        self.on_batch = on_batch or (lambda n: None)
+
+    async def embed(self, text: str) -> np.ndarray:
+        if self._worker is None or self._worker.done():
+            self._queue = asyncio.Queue()
+            self._worker = asyncio.create_task(self._run())
+        future = asyncio.get_running_loop().create_future()
+        await self._queue.put((text, future))
+        return await future
+
+    async def close(self) -> None:
+        if self._worker is not None:
+            self._worker.cancel()
+            await asyncio.gather(self._worker, return_exceptions=True)
+        self._thread.shutdown(wait=False)
+
+    async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            batch = [await self._queue.get()]
+            deadline = loop.time() + self.window
+            while len(batch) < self.max_batch:
+                if self._queue.empty():
+                    left = deadline - loop.time()
+                    if left <= 0:
+                        break
+                    try:
+                        batch.append(await asyncio.wait_for(self._queue.get(), left))
+                    except TimeoutError:
+                        break
+                else:
+                    batch.append(self._queue.get_nowait())
+            await self._embed(batch)
+
+    async def _embed(self, batch: list[tuple[str, asyncio.Future]]) -> None:
+        texts = list(dict.fromkeys(text for text, _ in batch))  # the same question twice is embedded once
+        try:
+            vectors = await asyncio.get_running_loop().run_in_executor(self._thread, self.encode, texts)
+        except Exception as exc:  # every waiting request gets the error, none waits for ever
+            for _, future in batch:
+                if not future.done():
+                    future.set_exception(exc)
+            return
+        self.on_batch(len(texts))
+        row = {text: i for i, text in enumerate(texts)}
+        for text, future in batch:
+            if not future.done():  # a client that went away cancelled its future
+                future.set_result(vectors[row[text]])

@@ -1,0 +1,35 @@
+"""`citeqa bench --quick` runs end to end and writes its figures: no timing is asserted here."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.conftest import ROOT
+
+
+def test_the_quick_benchmark_measures_every_target_and_writes_the_report(tmp_path):
+    report = tmp_path / "benchmarks.md"
+    done = subprocess.run([str(Path(sys.executable).with_name("citeqa")), "bench", "--quick", "--out",
+                           str(tmp_path / "results"), "--report", str(report)], cwd=ROOT, capture_output=True,
+                          text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    result = json.loads((tmp_path / "results" / "quick.json").read_text())
+    serving = result["serving"]
+    assert serving["sequential"]["n"] == 150 and serving["load"]["requests"] > 0
+    assert serving["load"]["non_2xx"] == 0 and serving["load"]["socket_errors"] == 0
+    assert 0 < serving["cold_start_s"] and serving["peak_rss_mb"] > 100
+    assert result["answer_vs_langchain"]["ratio"] > 0
+    assert result["ingestion"]["texts_embedded"] > result["ingestion"]["chunks"] > 0
+    assert [r["n"] for r in result["scale"]] == [10_000] and 0 < result["scale"][0]["recall_at_10"] <= 1
+    assert result["bm25"]["passages"] > 0
+    text = report.read_text()
+    assert "## Targets" in text and "| cold start to /readyz (s) |" in text
+    assert (tmp_path / "benchmarks.png").stat().st_size > 10_000
+    assert "MISSED" in done.stdout or "ok" in done.stdout
+
+
+def test_a_missing_collection_is_one_line_and_exit_1(tmp_path):
+    done = subprocess.run([str(Path(sys.executable).with_name("citeqa")), "bench", "--quick", "--docs",
+                           str(tmp_path / "nope")], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 1 and done.stderr.strip().count("\n") == 0 and "--docs" in done.stderr
