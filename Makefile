@@ -56,7 +56,7 @@ lint: $(VENV)/.test-deps
 test: lint $(CHROMIUM) $(WRK)
 	$(BIN)/pytest
 
-# Every benchmark on this machine (about 15 minutes): bench/results/full.json and docs/benchmarks.md.
+# Every benchmark on this machine (about 5 minutes): bench/results/full.json and docs/benchmarks.md.
 bench: $(VENV)/.eval-deps $(WRK)
 	$(BIN)/citeqa bench
 

@@ -78,7 +78,7 @@ def markdown(result: dict, plot: str | None) -> str:
                              run["non_2xx"] + run["socket_errors"]])
         out.append(_table(["load", "requests", "answers/s", "p50 ms", "p99 ms", "errors"], rows))
         out.append(f"\nCold start to `/readyz`: {serving['cold_start_s']:.2f} s. Server peak RSS: "
-                   f"{serving['peak_rss_mb']:.0f} MB. {serving.get('note', '')}\n")
+                   f"{serving['peak_rss_mb']:.0f} MB.\n")
     if "answer_vs_langchain" in result:
         r = result["answer_vs_langchain"]
         out.append("## citeqa's whole answer against LangChain's bare retrieval (in-process)\n")

@@ -229,9 +229,9 @@ def run(sizes: tuple[int, ...] = (10_000, 100_000, 1_000_000), queries: int = 10
         workdir: Path | None = None, threads: int | None = None) -> list[dict]:
     """One result per size (see `run_size`); the sizes are prefixes of one generated set.
 
-    FAISS threads are left at the library default (one per core), as the service leaves them, unless
-    `threads` says otherwise; the count is recorded, as is the load average, because on a busy
-    two-core machine OpenMP threads waiting for each other dominate single-query latency.
+    Searches run on `threads` FAISS threads (the library default when None; `citeqa serve` uses one);
+    the count is recorded, as is the load average, because on a busy two-core machine OpenMP threads
+    waiting for each other dominate single-query latency.
     """
     with tempfile.TemporaryDirectory(dir=workdir) as tmp:
         base = synthetic(max(sizes), stream=0, seed=seed)

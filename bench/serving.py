@@ -33,6 +33,7 @@ class Server:
     url: str
     proc: subprocess.Popen
     cold_start_s: float
+    log: object  # the server's stderr, a temporary file: a pipe nobody reads would block it under load
 
     def peak_rss_mb(self) -> float:
         """The process's high-water mark of resident memory (VmHWM), in MB."""
@@ -43,27 +44,31 @@ class Server:
         if self.proc.poll() is None:
             self.proc.terminate()
             self.proc.wait(timeout=30)
+        self.log.close()
 
 
 def start(data: Path, env: dict | None = None, timeout: float = 120) -> Server:
     """Starts `citeqa serve` over `data` and times it until /readyz says ready."""
     port = free_port()
     url = f"http://127.0.0.1:{port}"
+    log = tempfile.TemporaryFile()
     began = time.perf_counter()
     proc = subprocess.Popen(
         [str(Path(sys.executable).with_name("citeqa")), "serve", "--port", str(port), "--data", str(data)],
-        env={**os.environ, "HF_HUB_OFFLINE": "1", **(env or {})},
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        env={**os.environ, "HF_HUB_OFFLINE": "1", **(env or {})}, stdout=subprocess.DEVNULL, stderr=log)
     while time.perf_counter() - began < timeout:
         if proc.poll() is not None:
-            raise RuntimeError(f"citeqa serve exited: {proc.stderr.read().decode()[-2000:]}")
+            log.seek(0)
+            raise RuntimeError(f"citeqa serve exited: {log.read().decode(errors='replace')[-2000:]}")
         try:
             if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
-                return Server(url, proc, time.perf_counter() - began)
+                return Server(url, proc, time.perf_counter() - began, log)
         except httpx.TransportError:
             pass
         time.sleep(0.02)
     proc.kill()
+    proc.wait()
+    log.close()
     raise RuntimeError(f"citeqa serve was not ready after {timeout:.0f} s")
 
 

@@ -55,7 +55,7 @@ def write(store: Store, folder: Path) -> Manifest:
     counts = store.counts()
     new = Manifest(model=meta["model"], dim=dim, fingerprint=fingerprint, generation=generation,
                    documents=counts["documents"], chunks=counts["chunks"], sentences=counts["sentences"],
-                   vector_index=kinds["chunks"])
+                   vector_index=kinds["chunks"], sentence_index=kinds["sentences"])
     manifest.save(folder, new)
     prune(folder, keep=generation)
     return new

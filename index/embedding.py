@@ -10,7 +10,6 @@ from tqdm import tqdm
 
 from index import onnx_backend
 from index.errors import InvalidInput
-from index.onnx_backend import BACKENDS
 
 DEFAULT_MODEL = "all-MiniLM-L6-v2"
 
@@ -35,8 +34,9 @@ class Embedder:
         "onnx-int8" (index/onnx_backend.py); the exported model is kept in `cache_dir`."""
         if batch_size < 1:
             raise InvalidInput(f"batch_size must be at least 1, got {batch_size}")
-        if query_backend not in BACKENDS:
-            raise InvalidInput(f"query_backend must be one of {', '.join(BACKENDS)}, not {query_backend!r}")
+        if query_backend not in onnx_backend.BACKENDS:
+            raise InvalidInput(f"query_backend must be one of {', '.join(onnx_backend.BACKENDS)}, "
+                               f"not {query_backend!r}")
         if query_backend != "torch" and cache_dir is None:
             raise InvalidInput(f"query_backend {query_backend!r} needs a cache_dir for the exported model")
         self.model_path, self.name = resolve_model(model)
@@ -63,9 +63,6 @@ class Embedder:
                     f"cannot load embedding model {self.model_path!r}: {exc}. Set CITEQA_EMBED_MODEL to a "
                     "local sentence-transformers folder (no downloads happen here)"
                 ) from exc
-        if self.query_backend != "torch" and self._queries is None:
-            self._queries = onnx_backend.load(self._model, self.model_path, self.cache_dir,
-                                              self.query_backend)
         return self
 
     @property
@@ -87,9 +84,12 @@ class Embedder:
         return len(self.model.tokenizer(text, add_special_tokens=False)["input_ids"])
 
     def encode_queries(self, texts: list[str]) -> np.ndarray:
-        """Questions, through the query backend: a handful of short texts, embedded as one batch."""
-        if self.load()._queries is None:
+        """Questions, through the query backend: a handful of short texts, embedded as one batch. The
+        ONNX model is loaded (and exported, the first time) on first use: indexing never needs it."""
+        if self.query_backend == "torch":
             return self.encode(texts)
+        if self._queries is None:
+            self._queries = onnx_backend.load(self.model, self.model_path, self.cache_dir, self.query_backend)
         return self._queries.encode(texts)
 
     def encode(self, texts: list[str], progress: bool = False, desc: str = "embedding") -> np.ndarray:

@@ -35,6 +35,7 @@ class Engine:
         """Read the index and warm the model: the slow part, done once at start."""
         snap = snapshot.load(self.data_dir, self.embedder.name)
         self.embedder.load()
+        self.embedder.encode_queries(["warm up"])  # the query model too, so the first question is not slow
         recorded = snap.manifest
         check_model(recorded.model, recorded.dim, self.embedder.name, self.embedder.dim, self.data_dir)
         self._snapshot = snap

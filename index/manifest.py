@@ -21,7 +21,8 @@ class Manifest:
     documents: int
     chunks: int
     sentences: int
-    vector_index: str = "flat"
+    vector_index: str = "flat"  # the kind of the chunk index (index/vectors.py `kind_for`)
+    sentence_index: str = "flat"  # and of the sentence index, which has several times more rows
 
 
 def write_atomic(path: Path, data: bytes) -> None:

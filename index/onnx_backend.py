@@ -1,9 +1,9 @@
 """The embedding model run by ONNX Runtime: the same weights, exported once from the local model folder.
 
-On this 2-core machine a short question takes about 3.8 ms with ONNX Runtime (fp32) against 11.5 ms with
-torch (one thread each); the vectors agree to 1e-7, so an index built with either backend serves the
-other. "onnx-int8" quantises the weights per channel: about 1.3 ms a question, cosine >= 0.99 against
-torch (per-tensor quantisation fell to 0.89 on long passages, so it is not offered).
+On this 2-core machine a short question takes 4-5.5 ms with ONNX Runtime (fp32) against about 11 ms
+with torch; the vectors agree to 1e-7, so an index built with either backend serves the other.
+"onnx-int8" quantises the weights per channel: about 1.3 ms a question, cosine >= 0.99 against torch
+(per-tensor quantisation fell to 0.89 on long passages, so it is not offered).
 
 sentence-transformers' own ONNX backend needs `optimum`, whose releases on this registry do not import
 together; the export here uses torch's TorchScript exporter, which needs nothing more.
@@ -31,8 +31,8 @@ def model_files(model_path: str, cache_dir: Path, backend: str) -> Path:
     digest = hashlib.sha256()
     for f in sorted(Path(model_path).rglob("*")):
         if f.is_file() and f.suffix in (".json", ".safetensors", ".bin", ".txt"):
-            digest.update(f.name.encode())
-            digest.update(str(f.stat().st_size).encode())
+            stat = f.stat()  # name, size and time: retrained weights of the same size still differ
+            digest.update(f"{f.name}:{stat.st_size}:{stat.st_mtime_ns}".encode())
     return Path(cache_dir) / f"{Path(model_path).name}-{digest.hexdigest()[:12]}.{backend}.onnx"
 
 
@@ -54,20 +54,22 @@ def export(model, path: Path, int8: bool) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     sample = model.tokenizer(["a sample question for the export", "short"], padding=True, return_tensors="pt")
     fp32 = path.with_name(f".{path.name}.{os.getpid()}.fp32")
+    quantized = fp32.with_suffix(".int8")
     axes = {name: {0: "batch", 1: "tokens"} for name in [*INPUTS, "last_hidden_state"]}
-    with torch.no_grad(), warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # tracer notes on constants: tests/index/test_onnx_backend.py checks
-        torch.onnx.export(Hidden(bert), tuple(sample[n] for n in INPUTS), str(fp32), dynamo=False,
-                          input_names=INPUTS, output_names=["last_hidden_state"], dynamic_axes=axes,
-                          opset_version=17)
-    if int8:
-        from onnxruntime.quantization import QuantType, quantize_dynamic
+    try:
+        with torch.no_grad(), warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # tracer notes on constants: tests/index/test_onnx_backend.py
+            torch.onnx.export(Hidden(bert), tuple(sample[n] for n in INPUTS), str(fp32), dynamo=False,
+                              input_names=INPUTS, output_names=["last_hidden_state"], dynamic_axes=axes,
+                              opset_version=17)
+        if int8:
+            from onnxruntime.quantization import QuantType, quantize_dynamic
 
-        quantized = fp32.with_suffix(".int8")
-        quantize_dynamic(str(fp32), str(quantized), weight_type=QuantType.QInt8, per_channel=True)
-        fp32.unlink()
-        fp32 = quantized
-    os.replace(fp32, path)  # whole or absent: two processes exporting at once cannot leave half a file
+            quantize_dynamic(str(fp32), str(quantized), weight_type=QuantType.QInt8, per_channel=True)
+        os.replace(quantized if int8 else fp32, path)  # whole or absent, even with two exporters at once
+    finally:
+        fp32.unlink(missing_ok=True)
+        quantized.unlink(missing_ok=True)
     return path
 
 
@@ -81,7 +83,7 @@ class OnnxModel:
         options = ort.SessionOptions()
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         # Two threads on two cores: under 16 concurrent clients the service answered 216 questions/s
-        # against 168 with one (a lone question is about 1 ms slower).
+        # against 168 with one, in a short run (a lone question was about 1 ms slower).
         options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1
         self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])

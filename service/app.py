@@ -6,7 +6,6 @@ import asyncio
 import logging
 from contextlib import asynccontextmanager
 
-import faiss
 from fastapi import FastAPI
 
 from service import chat, documents, errors, page, routes
@@ -21,9 +20,6 @@ JSON_ROUTES = ("/v1/ask", "/v1/ask/stream", "/v1/chat/completions")
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
-    # One FAISS thread: a single query is sub-millisecond, while an OpenMP team competing with the
-    # request threads for two cores made flat searches take 8-24 ms (bench/scale.py).
-    faiss.omp_set_num_threads(1)
     engine = settings.engine()
 
     @asynccontextmanager

@@ -70,8 +70,9 @@ async def ask_stream(request: Request, body: AskRequest) -> EventSourceResponse:
         try:
             reply = finish(request, found)
         except Exception as exc:  # the stream has started: the failure can only travel as an event
-            log.exception("answering failed after the stream started")
-            yield sse("error", {"error": {"code": "internal", "message": f"the answer failed: {exc}"}})
+            log.exception("answering failed after the stream started: %s", exc)
+            yield sse("error", {"error": {"code": "internal", "message": "the answer failed on the server; "
+                                          "try again, and report it if it keeps failing"}})
             return
         for piece in pieces(reply):
             yield sse("delta", {"text": piece})
@@ -99,13 +100,13 @@ async def chat_completions(request: Request, body: ChatRequest):
     citations = [c.as_dict() for c in reply.answer.citations]
     if not body.stream:
         return {"id": completion_id, "object": "chat.completion", "created": created, "model": MODEL,
-                "choices": [{"index": 0, "finish_reason": "stop",
+                "choices": [{"index": 0, "finish_reason": "stop", "logprobs": None,
                              "message": {"role": "assistant", "content": content(reply)}}],
                 "citations": citations, "abstained": reply.answer.abstained}
 
     def chunk(delta: dict, finish_reason: str | None = None, **extra) -> bytes:
         return sse(None, {"id": completion_id, "object": "chat.completion.chunk", "created": created,
-                          "model": MODEL, "choices": [{"index": 0, "delta": delta,
+                          "model": MODEL, "choices": [{"index": 0, "delta": delta, "logprobs": None,
                                                        "finish_reason": finish_reason}], **extra})
 
     async def events():

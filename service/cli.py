@@ -269,6 +269,11 @@ def serve(
 
     settings = _settings(data)
     settings = settings.model_copy(update={k: v for k, v in (("host", host), ("port", port)) if v})
+    import faiss
+
+    # One FAISS thread: a single query is sub-millisecond, while an OpenMP team competing with the
+    # request threads for two cores made flat searches take 8-24 ms (bench/scale.py).
+    faiss.omp_set_num_threads(1)
     uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="info")
 
 

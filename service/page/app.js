@@ -9,9 +9,11 @@ const $ = (id) => document.getElementById(id);
 const state = {
   history: [],        // earlier turns, sent with each question so follow-ups are understood
   busy: false,
-  info: { auth: { writes: false, reads: false }, limits: { history_turns: 20 } },
+  info: { auth: { writes: false, reads: false }, limits: { history_turns: 20, body_mb: 10 },
+    upload_types: [".txt", ".md", ".html", ".htm"] },
   docs: new Map(),    // doc_id -> stored text, fetched when a source is first opened
   opener: null,       // the element that opened the side panel, focused again when it closes
+  openings: 0,        // counts source openings, so only the latest fills the panel
   pendingWrite: null, // what to do once the user has given an API key
 };
 
@@ -56,7 +58,7 @@ function plain(error) {
   switch (error.status) {
     case 401: return "The server did not accept the API key. Enter the key it was started with.";
     case 404: return `Not found: ${said}`;
-    case 413: return "That file is too large: the limit is 10 MB.";
+    case 413: return `That file is too large: the limit is ${state.info.limits.body_mb} MB.`;
     case 415: return `That file cannot be added: ${said}`;
     case 422: return `The request was not accepted: ${said}`;
     case 503: return "The index is still loading. Try again in a few seconds.";
@@ -313,21 +315,28 @@ async function documentText(docId) {
 
 // Opens the cited document beside the answer, the quoted span highlighted and scrolled into view.
 async function openSource(span, opener) {
+  const opening = ++state.openings; // a later click wins over a fetch still under way
   openSide("source", span.title, opener);
   const body = $("source-text");
   const meta = $("source-meta");
   body.replaceChildren();
   meta.textContent = "Loading the document…";
-  let text;
+  let text, start, end;
   try {
-    text = await documentText(span.doc_id);
+    for (const fresh of [false, true]) {
+      if (fresh) state.docs.delete(span.doc_id); // replaced since it was cached: fetch it again
+      text = await documentText(span.doc_id);
+      start = utf16Index(text, span.start);
+      end = start + utf16Index(text.slice(start), span.end - span.start);
+      if (text.slice(start, end) === (span.quote ?? span.text)) break;
+    }
   } catch (error) {
+    if (opening !== state.openings) return;
     meta.textContent = error.status === 404
       ? "This document has been deleted since the answer was given." : plain(error);
     return;
   }
-  const start = utf16Index(text, span.start);
-  const end = start + utf16Index(text.slice(start), span.end - span.start);
+  if (opening !== state.openings) return;
   const mark = el("mark", "", text.slice(start, end));
   body.append(document.createTextNode(text.slice(0, start)), mark, document.createTextNode(text.slice(end)));
   meta.textContent = `${span.doc_id} · characters ${span.start}–${span.end}`;
@@ -497,6 +506,9 @@ async function start() {
   wire();
   try {
     state.info = await api("/v1/info");
+    $("file").accept = state.info.upload_types.join(",");
+    $("file-label").textContent = `Add a document (${state.info.upload_types.join(", ")}, up to ` +
+      `${state.info.limits.body_mb} MB)`;
     const { documents } = await api("/v1/documents");
     describeCollection(documents);
   } catch (error) {

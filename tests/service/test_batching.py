@@ -93,3 +93,20 @@ def test_a_cancelled_request_does_not_disturb_the_others():
 def test_bad_settings_are_refused():
     with pytest.raises(ValueError, match="window_ms"):
         QueryBatcher(lambda t: t, window_ms=-1)
+
+
+def test_a_batch_that_breaks_after_the_model_call_still_answers_every_waiter():
+    def encode(texts):
+        return np.ones((len(texts) - 1, 2))  # one row short: the batch cannot be handed out
+
+    async def main():
+        batcher = QueryBatcher(encode, window_ms=1)
+        results = await asyncio.gather(batcher.embed("x"), batcher.embed("y"), return_exceptions=True)
+        batcher.encode = lambda texts: np.zeros((len(texts), 2))
+        after = await batcher.embed("z")
+        await batcher.close()
+        return results, after
+
+    results, after = run(main())
+    assert all(isinstance(r, Exception) for r in results)
+    assert after.tolist() == [0.0, 0.0]
