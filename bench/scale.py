@@ -32,19 +32,21 @@ FILTER_SIZE = 200  # ids allowed in the filtered-search check: a few documents' 
 BLOCK = 100_000  # rows generated at a time, to bound the float64 temporaries
 
 
-def rss_mb() -> float:
-    """This process's resident memory, from the kernel (what `top` shows), in MB."""
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
+def status_mb(field: str, pid: int | str = "self") -> float:
+    """A memory figure of a process from the kernel, in MB: VmRSS (resident, what `top` shows) or
+    VmHWM (its high-water mark)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(f"{field}:"):
             return int(line.split()[1]) / 1024
-    raise RuntimeError("no VmRSS in /proc/self/status")
+    raise RuntimeError(f"no {field} in /proc/{pid}/status")
+
+
+def rss_mb() -> float:
+    return status_mb("VmRSS")
 
 
 def peak_rss_mb() -> float:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    raise RuntimeError("no VmHWM in /proc/self/status")
+    return status_mb("VmHWM")
 
 
 def reset_peak_rss() -> None:

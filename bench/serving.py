@@ -21,6 +21,8 @@ from pathlib import Path
 import httpx
 import numpy as np
 
+from bench.scale import status_mb
+
 
 def free_port() -> int:
     with socket.socket() as s:
@@ -36,9 +38,8 @@ class Server:
     log: object  # the server's stderr, a temporary file: a pipe nobody reads would block it under load
 
     def peak_rss_mb(self) -> float:
-        """The process's high-water mark of resident memory (VmHWM), in MB."""
-        status = Path(f"/proc/{self.proc.pid}/status").read_text()
-        return int(re.search(r"VmHWM:\s+(\d+) kB", status).group(1)) / 1024
+        """The server's high-water mark of resident memory."""
+        return status_mb("VmHWM", self.proc.pid)
 
     def stop(self) -> None:
         if self.proc.poll() is None:

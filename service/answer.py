@@ -51,14 +51,14 @@ class Citation:
 
 @dataclass
 class Answer:
-    answer: str
+    statements: list[str]  # the answer, one cited statement each ("... [1]"), or the abstention
     abstained: bool
     citations: list[Citation] = field(default_factory=list)
     support: float = 0.0  # the best sentence's score: what the abstention threshold is compared with
-    statements: list[str] = field(default_factory=list)  # the answer, one cited statement each
 
-    def __post_init__(self):
-        self.statements = self.statements or [self.answer]
+    @property
+    def answer(self) -> str:
+        return " ".join(self.statements)
 
 
 @dataclass(frozen=True)
@@ -230,10 +230,10 @@ def compose(question: str, vector: np.ndarray, passages: list[Passage], snap: Sn
     ranked = [c for c in ranked if c.score >= best - KEEP_MARGIN and fits(snap.sentence(c.row))]
     support = ranked[0].score if ranked else 0.0
     if not ranked or support < threshold or unknown_names(asked, snap):
-        return Answer(ABSTAIN_TEXT, True, [], support)
+        return Answer([ABSTAIN_TEXT], True, [], support)
     chosen = _reading_order(_with_predecessors(_select(ranked, snap), snap), snap)
     if not chosen:
-        return Answer(ABSTAIN_TEXT, True, [], support)
+        return Answer([ABSTAIN_TEXT], True, [], support)
     citations, parts = [], []
     for n, c in enumerate(chosen, start=1):
         doc = snap.documents[snap.sentence_docs[c.row]]
@@ -241,4 +241,4 @@ def compose(question: str, vector: np.ndarray, passages: list[Passage], snap: Sn
         quote = doc.text[start:end]
         citations.append(Citation(n, doc.doc_id, doc.title, c.chunk_id, quote, start, end, round(c.score, 4)))
         parts.append(f"{' '.join(quote.split())} [{n}]")
-    return Answer(" ".join(parts), False, citations, support, parts)
+    return Answer(parts, False, citations, support)
