@@ -8,9 +8,11 @@ export TRANSFORMERS_OFFLINE := 1
 
 CHROMIUM := /usr/bin/chromium
 WRK := /usr/bin/wrk
+PODMAN := /usr/bin/podman
+DEBOOTSTRAP := /usr/sbin/debootstrap
 APT := $$(test "$$(id -u)" = 0 || echo sudo) apt-get
 
-.PHONY: run test lint index serve eval bench screenshots clean
+.PHONY: run test test-docker lint index serve eval bench screenshots clean
 
 $(BIN)/citeqa: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -26,10 +28,9 @@ $(VENV)/.test-deps: $(BIN)/citeqa
 index: $(BIN)/citeqa
 	$(BIN)/citeqa index build --docs seeds --data var
 
+# The first start builds the index from seeds/ (about a minute); later starts load it.
 run: $(BIN)/citeqa
-	@# The manifest is written last, so its presence means a finished index.
-	@test -f var/index/manifest.json || $(BIN)/citeqa index build --docs seeds --data var
-	$(BIN)/citeqa serve --host 127.0.0.1 --port 8000 --data var
+	$(BIN)/citeqa serve --host 127.0.0.1 --port 8000 --data var --seed seeds
 
 $(VENV)/.eval-deps: $(BIN)/citeqa
 	$(PIP) -e '.[eval]'
@@ -45,6 +46,11 @@ $(CHROMIUM):
 	$(APT) update -qq
 	DEBIAN_FRONTEND=noninteractive $(APT) install -y -qq chromium >/dev/null
 
+# What test-docker builds the image with: no Docker engine runs here, podman builds without one.
+$(PODMAN) $(DEBOOTSTRAP):
+	$(APT) update -qq
+	DEBIAN_FRONTEND=noninteractive $(APT) install -y -qq podman debootstrap >/dev/null
+
 # The load generator of `citeqa bench`.
 $(WRK):
 	$(APT) update -qq
@@ -54,7 +60,11 @@ lint: $(VENV)/.test-deps
 	$(BIN)/ruff check .
 
 test: lint $(CHROMIUM) $(WRK)
-	$(BIN)/pytest
+	$(BIN)/pytest -m "not docker"
+
+# Builds the container image with podman and starts the service from it (about 10 minutes).
+test-docker: $(VENV)/.test-deps $(PODMAN) $(DEBOOTSTRAP)
+	$(BIN)/pytest -m docker -s tests/docker
 
 # Every benchmark on this machine (about 5 minutes): bench/results/full.json and docs/benchmarks.md.
 bench: $(VENV)/.eval-deps $(WRK)

@@ -6,11 +6,13 @@ Only documents whose text or recipe changed are embedded; an unchanged corpus do
 from __future__ import annotations
 
 import logging
+import sqlite3
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from index import derived
+from index import derived, disk
 from index.chunking import chunk_sentences
 from index.embedding import Embedder
 from index.errors import InvalidInput
@@ -80,6 +82,12 @@ def prepare(docs: list[Document], embedder: Embedder, params: ChunkParams, progr
     return out
 
 
+def ever_built(data_dir: Path) -> bool:
+    """Whether documents were ever committed here (the model is recorded with the first commit)."""
+    store = store_at(data_dir)
+    return store.exists() and "model" in store.meta()
+
+
 def _open_store(data_dir: Path, embedder: Embedder, force: bool) -> Store:
     store = store_at(data_dir).create()
     meta = store.meta()
@@ -88,15 +96,39 @@ def _open_store(data_dir: Path, embedder: Embedder, force: bool) -> Store:
     return store
 
 
-def _commit(store: Store, prepared: list[Prepared], removed: list[str], embedder: Embedder,
+def _commit(store: Store, data_dir: Path, prepared: list[Prepared], removed: list[str], embedder: Embedder,
             recipe: str) -> None:
-    with store.transaction() as db:
+    def change(db: sqlite3.Connection) -> bool:
         for doc_id in removed:
             Store.remove(db, doc_id)
         for item in prepared:
             Store.put(db, item, recipe)
         if prepared:
             Store.set_meta(db, model=embedder.name, dim=str(embedder.dim))
+        return True
+
+    _indexed_change(store, data_dir, change)
+
+
+def _indexed_change(store: Store, data_dir: Path, change: Callable[[sqlite3.Connection], bool]) -> bool:
+    """Make `change` in one SQLite transaction and write the FAISS and BM25 files of the result before
+    it commits. Whatever fails, a full disk included, the transaction rolls back and the old files stay
+    in force. A crash between the commit and the manifest switch is caught at start, where the files
+    are found older than the database and rewritten. Returns what `change` says: whether it changed
+    anything (if not, no files are written)."""
+    folder = Path(data_dir) / INDEX_DIR
+    new = None
+    try:
+        with store.transaction() as db:
+            if not change(db):
+                return False
+            new = derived.write_generation(store.through(db), folder)
+    except BaseException:
+        if new is not None:  # written, but the commit failed
+            derived.discard(folder, new.generation)
+        raise
+    derived.switch(folder, new)
+    return True
 
 
 def refresh(store: Store, data_dir: Path) -> None:
@@ -137,8 +169,9 @@ def sync_folder(data_dir: Path, folder: Path, embedder: Embedder, params: ChunkP
     prepared = prepare(todo, embedder, params, progress=progress) if todo else []
     report.embedded = sum(len(p.chunks) + len(p.sentences) for p in prepared)
     if prepared or report.removed:
-        _commit(store, prepared, report.removed, embedder, recipe)
-    refresh(store, data_dir)
+        _commit(store, data_dir, prepared, report.removed, embedder, recipe)
+    else:
+        refresh(store, data_dir)
     counts = store.counts()
     report.documents, report.chunks = counts["documents"], counts["chunks"]
     report.sentences = counts["sentences"]
@@ -167,15 +200,12 @@ def put_documents(data_dir: Path, docs: list[Document], embedder: Embedder, para
     for item, doc in zip(prepared, docs, strict=True):
         if not item.chunks:
             raise InvalidInput(f"document {doc.doc_id!r} has no sentences to index")
-    _commit(store, prepared, [], embedder, params.recipe(embedder.name))
-    refresh(store, data_dir)
+    disk.ensure_room(data_dir, sum(p.nbytes for p in prepared))
+    _commit(store, data_dir, prepared, [], embedder, params.recipe(embedder.name))
     return prepared
 
 
 def delete_document(data_dir: Path, doc_id: str) -> bool:
     store = store_at(data_dir)
-    with store.transaction() as db:
-        gone = Store.remove(db, doc_id)
-    if gone:
-        refresh(store, data_dir)
-    return gone
+    disk.ensure_room(data_dir, 0)
+    return _indexed_change(store, data_dir, lambda db: Store.remove(db, doc_id))

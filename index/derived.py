@@ -35,12 +35,43 @@ def chunk_texts(store: Store, doc_ids: list[str], starts: np.ndarray, ends: np.n
 
 def write(store: Store, folder: Path) -> Manifest:
     """Rebuild the FAISS and BM25 files from SQLite and switch the manifest to them."""
+    new = write_generation(store, folder)
+    switch(folder, new)
+    return new
+
+
+def write_generation(store: Store, folder: Path) -> Manifest:
+    """Write a new generation of files from what `store` shows, without putting it in force yet. On
+    failure (a full disk) its half-written files are removed and the old generation stays in force."""
     folder.mkdir(parents=True, exist_ok=True)
+    generation = f"{store.fingerprint()[:12]}-{time.time_ns()}"
+    try:
+        return _write_generation(store, folder, generation)
+    except BaseException:
+        discard(folder, generation)
+        raise
+
+
+def switch(folder: Path, new: Manifest) -> None:
+    """Put a written generation in force (one atomic rename of the manifest), then drop the others."""
+    try:
+        manifest.save(folder, new)
+    except BaseException:
+        discard(folder, new.generation)
+        raise
+    prune(folder, keep=new.generation)
+
+
+def discard(folder: Path, generation: str) -> None:
+    for path in folder.glob(f"{generation}.*"):
+        shutil.rmtree(path, ignore_errors=True) if path.is_dir() else path.unlink(missing_ok=True)
+
+
+def _write_generation(store: Store, folder: Path, generation: str) -> Manifest:
     meta = store.meta()
     fingerprint = store.fingerprint()
     ids, doc_ids, starts, ends, vecs = store.rows("chunks")
     dim = int(meta["dim"])
-    generation = f"{fingerprint[:12]}-{time.time_ns()}"
     sentence_ids, *_, sentence_vecs = store.rows("sentences")
     tables = {"chunks": (ids, vecs), "sentences": (sentence_ids, sentence_vecs)}
     kinds = {}
@@ -53,12 +84,14 @@ def write(store: Store, folder: Path) -> Manifest:
     if bm25 is not None:
         lexical.save(bm25, bm25_path(folder, generation))
     counts = store.counts()
-    new = Manifest(model=meta["model"], dim=dim, fingerprint=fingerprint, generation=generation,
-                   documents=counts["documents"], chunks=counts["chunks"], sentences=counts["sentences"],
-                   vector_index=kinds["chunks"], sentence_index=kinds["sentences"])
-    manifest.save(folder, new)
-    prune(folder, keep=generation)
-    return new
+    return Manifest(model=meta["model"], dim=dim, fingerprint=fingerprint, generation=generation,
+                    documents=counts["documents"], chunks=counts["chunks"], sentences=counts["sentences"],
+                    vector_index=kinds["chunks"], sentence_index=kinds["sentences"])
+
+
+def size(folder: Path) -> int:
+    """Bytes the derived files take: a rewrite needs as much again, beside them, until the swap."""
+    return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file()) if folder.exists() else 0
 
 
 def current(store: Store, folder: Path) -> Manifest | None:

@@ -6,25 +6,31 @@ fresh Snapshot, so a search running meanwhile sees the old state or the new, nev
 
 from __future__ import annotations
 
+import logging
+import sqlite3
 import threading
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
 
-from index import building, snapshot
+from index import building, disk, snapshot
 from index.building import ChunkParams
 from index.embedding import Embedder
-from index.errors import DocumentNotFound, IndexNotReady
+from index.errors import DocumentNotFound, IndexNotReady, InsufficientStorage
 from index.hybrid import Retriever
 from index.manifest import check_model
 from index.records import Document, Passage
 from index.snapshot import Snapshot
 
+log = logging.getLogger(__name__)
+
 
 class Engine:
     def __init__(self, data_dir: Path, embedder: Embedder, params: ChunkParams | None = None,
-                 depth: int = 50):
+                 depth: int = 50, seed_dir: Path | None = None):
         self.data_dir = Path(data_dir)
+        self.seed_dir = seed_dir
         self.embedder = embedder
         self.params = params or ChunkParams()
         self.depth = depth
@@ -32,7 +38,11 @@ class Engine:
         self._write_lock = threading.Lock()
 
     def load(self) -> Engine:
-        """Read the index and warm the model: the slow part, done once at start."""
+        """Read the index and warm the model: the slow part, done once at start. A data folder that has
+        never held an index is first built from `seed_dir`, when there is one."""
+        if self.seed_dir is not None and not building.ever_built(self.data_dir):
+            log.info("no index in %s yet; building it from %s", self.data_dir, self.seed_dir)
+            building.sync_folder(self.data_dir, self.seed_dir, self.embedder, self.params, progress=False)
         snap = snapshot.load(self.data_dir, self.embedder.name)
         self.embedder.load()
         self.embedder.encode_queries(["warm up"])  # the query model too, so the first question is not slow
@@ -62,13 +72,23 @@ class Engine:
 
     def put(self, doc: Document) -> int:
         """Add or replace a document; searchable when this returns. Returns its number of chunks."""
-        with self._write_lock:
+        with self._write_lock, self._disk_full_is_507():
             item = building.put_document(self.data_dir, doc, self.embedder, self.params)
             self._snapshot = snapshot.load(self.data_dir, self.embedder.name)
         return len(item.chunks)
 
     def delete(self, doc_id: str) -> None:
-        with self._write_lock:
+        with self._write_lock, self._disk_full_is_507():
             if not building.delete_document(self.data_dir, doc_id):
                 raise DocumentNotFound(f"doc_id: no document {doc_id!r}; GET /v1/documents lists them")
             self._snapshot = snapshot.load(self.data_dir, self.embedder.name)
+
+    @contextmanager
+    def _disk_full_is_507(self):
+        """A full disk met despite the check before writing: still a clear 507, never a 500."""
+        try:
+            yield
+        except (OSError, sqlite3.Error, RuntimeError) as exc:
+            if disk.is_full(exc, self.data_dir):
+                raise InsufficientStorage(disk.filled_message(self.data_dir)) from exc
+            raise

@@ -45,3 +45,8 @@ class Unauthorized(CiteqaError):
 class PayloadTooLarge(CiteqaError):
     status = 413
     code = "too_large"
+
+
+class InsufficientStorage(CiteqaError):
+    status = 507
+    code = "insufficient_storage"

@@ -149,5 +149,6 @@ def load(data_dir: Path, model: str) -> Snapshot:
     try:
         return _read(store, folder, current)
     except (RuntimeError, ValueError, OSError) as exc:  # a damaged FAISS or BM25 file
-        log.warning("index files in %s are damaged (%s); rebuilding them from the database", folder, exc)
+        log.warning("index files in %s are damaged or missing (%s); rebuilding them from the database",
+                    folder, exc)
         return _read(store, folder, derived.write(store, folder))

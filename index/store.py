@@ -58,10 +58,16 @@ class Prepared:
     sentences: list[Sentence]
     sentence_vectors: np.ndarray
 
+    @property
+    def nbytes(self) -> int:
+        """About what storing it adds: its text and its vectors."""
+        return len(self.doc.text.encode()) + self.chunk_vectors.nbytes + self.sentence_vectors.nbytes
+
 
 class Store:
     def __init__(self, path: Path):
         self.path = Path(path)
+        self._db: sqlite3.Connection | None = None  # set on a view through an open transaction
 
     def create(self) -> Store:
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -95,11 +101,20 @@ class Store:
 
     @contextmanager
     def reading(self) -> Iterator[sqlite3.Connection]:
+        if self._db is not None:
+            yield self._db
+            return
         db = sqlite3.connect(self.path, timeout=30)
         try:
             yield db
         finally:
             db.close()
+
+    def through(self, db: sqlite3.Connection) -> Store:
+        """This store as seen inside the open transaction `db`: its reads include the uncommitted changes."""
+        view = Store(self.path)
+        view._db = db
+        return view
 
     # -- meta -------------------------------------------------------------------------------------
     def meta(self) -> dict[str, str]:

@@ -3,9 +3,8 @@ of JSON-only routes as JSON when the client sent no JSON header (`curl -d` sends
 
 from __future__ import annotations
 
-import json
-
 from index.errors import PayloadTooLarge
+from service.errors import send_error
 
 
 class BodyLimitMiddleware:
@@ -21,7 +20,7 @@ class BodyLimitMiddleware:
         message = f"body: the request is larger than {limit // 1_000_000} MB"
         length = dict(scope.get("headers", [])).get(b"content-length")
         if length is not None and (not length.isdigit() or int(length) > limit):
-            await _reply_413(send, message)
+            await send_error(send, 413, PayloadTooLarge.code, message)
             return
         seen = 0
 
@@ -37,13 +36,6 @@ class BodyLimitMiddleware:
         await self.app(scope, counted, send)
 
 
-async def _reply_413(send, message: str) -> None:
-    body = json.dumps({"error": {"code": PayloadTooLarge.code, "message": message}}).encode()
-    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
-    await send({"type": "http.response.start", "status": 413, "headers": headers})
-    await send({"type": "http.response.body", "body": body})
-
-
 class JsonBodyMiddleware:
     """On routes that only take JSON, treat a missing or form-encoded content type as JSON."""
 
@@ -56,5 +48,6 @@ class JsonBodyMiddleware:
             headers = [(k, v) for k, v in scope["headers"] if k != b"content-type"]
             given = dict(scope["headers"]).get(b"content-type", b"")
             if not given or given.startswith(b"application/x-www-form-urlencoded"):
-                scope = {**scope, "headers": [*headers, (b"content-type", b"application/json")]}
+                # In place, not a copy: the middlewares outside read the matched route from this scope.
+                scope["headers"] = [*headers, (b"content-type", b"application/json")]
         await self.app(scope, receive, send)

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from pydantic import ValidationError
 
 from index.errors import CiteqaError
 from service.config import Settings
@@ -261,20 +262,26 @@ def serve(
     host: Annotated[str | None, typer.Option(help="Address to bind (default 127.0.0.1).")] = None,
     port: Annotated[int | None, typer.Option(help="Port (default 8000).")] = None,
     data: DataOpt = None,
+    seed: Annotated[Path | None, typer.Option(help="Build the index from this folder first when the data "
+                                              "folder has never held one (default: CITEQA_SEED_DIR).")]
+    = None,
 ) -> None:
     """Run the HTTP API."""
     import uvicorn
 
+    from service import logs
     from service.app import create_app
 
     settings = _settings(data)
-    settings = settings.model_copy(update={k: v for k, v in (("host", host), ("port", port)) if v})
+    given = {"host": host, "port": port, "seed_dir": seed}
+    settings = settings.model_copy(update={k: v for k, v in given.items() if v})
     import faiss
 
     # One FAISS thread: a single query is sub-millisecond, while an OpenMP team competing with the
     # request threads for two cores made flat searches take 8-24 ms (bench/scale.py).
     faiss.omp_set_num_threads(1)
-    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="info")
+    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, access_log=False,
+                log_config=logs.config(settings.log_level, settings.log_format))
 
 
 def main() -> None:
@@ -286,4 +293,9 @@ def main() -> None:
         sys.exit(1)
     except (OSError, sqlite3.Error) as exc:
         typer.echo(f"error: {exc}", err=True)
+        sys.exit(1)
+    except ValidationError as exc:  # a CITEQA_* variable (or .env line) with a value it cannot take
+        problems = [f"CITEQA_{str(e['loc'][0]).upper() if e['loc'] else 'settings'}: {e['msg']}, "
+                    f"not {e.get('input')!r}" for e in exc.errors()]
+        typer.echo(f"error: {'; '.join(problems)}", err=True)
         sys.exit(1)

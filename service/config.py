@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field, SecretStr
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from index.onnx_backend import BACKENDS
 
@@ -16,6 +16,9 @@ class Settings(BaseSettings):
 
     data_dir: Path = Field(Path("var"), description="Where the SQLite database and index files live.")
     docs_dir: Path = Field(Path("seeds"), description="Folder `citeqa index build` reads by default.")
+    seed_dir: Path | None = Field(None, description="When the data folder has never held an index, "
+                                  "`citeqa serve` first builds one from this folder (the container sets "
+                                  "its seeds). An index once built is never re-seeded.")
     embed_model: str = Field(
         "all-MiniLM-L6-v2",
         description="Embedding model: a sentence-transformers folder, or a model name. The default is the "
@@ -43,6 +46,20 @@ class Settings(BaseSettings):
                                       "`Authorization: Bearer <key>`.")
     auth_reads: bool = Field(False, description="With an API key set, require it on reading routes too.")
     max_body_mb: float = Field(10.0, gt=0, description="Largest request body accepted, in megabytes.")
+    cors_origins: Annotated[list[str], NoDecode] = Field(
+        [], description="Web origins allowed to call the API from a browser, comma-separated "
+        "(`https://a.example,https://b.example`, or `*` for any). Empty, the default: none.")
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", description="Least severe "
+                                                                   "log line written.")
+    log_format: Literal["json", "text"] = Field("json", description="Log lines as JSON objects (one per "
+                                                "line, with the request id) or as plain text.")
+
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _comma_separated(cls, value):
+        if isinstance(value, str):
+            return [o.strip().rstrip("/") for o in value.split(",") if o.strip()]
+        return value
 
     def embedder(self):
         from index.embedding import Embedder
@@ -59,4 +76,5 @@ class Settings(BaseSettings):
         """The index as these settings describe it (not loaded yet: call `.load()`)."""
         from index.engine import Engine
 
-        return Engine(self.data_dir, self.embedder(), self.chunk_params(), depth=self.search_depth)
+        return Engine(self.data_dir, self.embedder(), self.chunk_params(), depth=self.search_depth,
+                      seed_dir=self.seed_dir)

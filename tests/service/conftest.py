@@ -23,15 +23,21 @@ class Server:
     data: Path
     env: dict
     proc: subprocess.Popen | None = None
+    log: Path | None = None  # the server's stderr: its JSON log lines, one file for all its starts
 
-    def start(self) -> Server:
+    def start(self, wait: bool = True) -> Server:
         port = free_port()
         self.url = f"http://127.0.0.1:{port}"
-        self.proc = subprocess.Popen(
-            [str(Path(sys.executable).with_name("citeqa")), "serve", "--port", str(port)], cwd=ROOT,
-            env={**os.environ, "HF_HUB_OFFLINE": "1", "CITEQA_DATA_DIR": str(self.data), **self.env},
-            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        deadline = time.time() + 120
+        self.log = self.log or self.data.with_name(self.data.name + ".log")
+        with self.log.open("ab") as log:  # a file, not a pipe nobody reads, which would fill and block
+            self.proc = subprocess.Popen(
+                [str(Path(sys.executable).with_name("citeqa")), "serve", "--port", str(port)], cwd=ROOT,
+                env={**os.environ, "HF_HUB_OFFLINE": "1", "CITEQA_DATA_DIR": str(self.data), **self.env},
+                stdout=subprocess.DEVNULL, stderr=log)
+        return self.wait_ready() if wait else self
+
+    def wait_ready(self, seconds: float = 120) -> Server:
+        deadline = time.time() + seconds
         while time.time() < deadline:
             try:
                 if httpx.get(f"{self.url}/readyz").status_code == 200:
@@ -39,9 +45,17 @@ class Server:
             except httpx.TransportError:
                 pass
             if self.proc.poll() is not None:
-                raise RuntimeError(self.proc.stderr.read().decode())
+                raise RuntimeError(f"the server exited:\n{self.log_text()[-3000:]}")
             time.sleep(0.2)
-        raise RuntimeError("server did not become ready in 120 s")
+        raise RuntimeError(f"server did not become ready in {seconds:.0f} s:\n{self.log_text()[-3000:]}")
+
+    def log_text(self) -> str:
+        return self.log.read_text(errors="replace") if self.log and self.log.exists() else ""
+
+    def kill(self) -> None:
+        """SIGKILL: no shutdown handler runs, as in a crash or an OOM kill."""
+        self.proc.kill()
+        self.proc.wait(timeout=30)
 
     def stop(self) -> None:
         if self.proc and self.proc.poll() is None:

@@ -5,11 +5,15 @@ import subprocess
 import sys
 from pathlib import Path
 
+import httpx
+
 from tests.service.conftest import serve_copy
 
 
 def test_schemathesis_finds_no_server_error_and_no_schema_violation(seeds_data, tmp_path):
     server = serve_copy(seeds_data, tmp_path)
+    spec = httpx.get(f"{server.url}/openapi.json").json()
+    operations = sum(len(methods) for methods in spec["paths"].values())
     try:
         result = subprocess.run(
             [str(Path(sys.executable).with_name("schemathesis")), "run", f"{server.url}/openapi.json",
@@ -21,3 +25,5 @@ def test_schemathesis_finds_no_server_error_and_no_schema_violation(seeds_data, 
     assert result.returncode == 0, result.stdout[-4000:]
     generated = re.search(r"(\d+) generated", result.stdout)
     assert generated and int(generated.group(1)) >= 300, result.stdout[-2000:]
+    tested = re.search(r"Tested: (\d+)", result.stdout)
+    assert tested and int(tested.group(1)) == operations, "every route is exercised"

@@ -1,0 +1,52 @@
+"""A disk that fills up in the middle of a change: the change rolls back whole, nothing stored before
+is touched, and the index keeps answering. The check made before writing usually refuses such a
+change up front (tests/service/test_faults.py); here it is switched off so the disk really fills
+under SQLite and FAISS."""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+
+from index import derived, disk, manifest
+from index.building import ChunkParams, sync_folder
+from index.engine import Engine
+from index.errors import InsufficientStorage
+from index.loading import make_document
+from index.snapshot import INDEX_DIR, store_at
+from tests.conftest import SEEDS, fill
+
+
+def mill(n: int) -> str:
+    return f"Mill {n}\n\n" + " ".join(f"The mill{n} ground {p} sacks of rye in year {1800 + p}."
+                                      for p in range(60))
+
+
+# Bytes left free: with the least, SQLite meets the full disk; with more, the FAISS files do.
+@pytest.mark.parametrize("room", [150_000, 400_000, 700_000])
+def test_a_change_that_fills_the_disk_rolls_back_whole(small_disk, embedder, monkeypatch, room):
+    data = small_disk / "data"
+    sync_folder(data, SEEDS, embedder, ChunkParams(), progress=False)
+    engine = Engine(data, embedder).load()
+    before = {d.doc_id: d.text for d in store_at(data).documents()}
+    monkeypatch.setattr(disk, "ensure_room", lambda *_: None)
+    fill(small_disk, leave=room)
+
+    with pytest.raises(InsufficientStorage) as refused:
+        for n in range(30):
+            engine.put(make_document(mill(n), f"mill{n}", source="api"))
+            before[f"mill{n}"] = mill(n)
+    assert refused.value.status == 507 and refused.value.message.startswith("disk:")
+
+    assert {d.doc_id: d.text for d in store_at(data).documents()} == before
+    folder = data / INDEX_DIR
+    current = manifest.load(folder)
+    assert current.fingerprint == store_at(data).fingerprint()
+    assert {p.name.split(".")[0] for p in folder.iterdir() if p.name != manifest.NAME} == {current.generation}
+    assert engine.search("Pokrovsk", k=1)[0].doc_id.startswith("00")
+
+    (small_disk / "ballast").unlink()
+    reopened = Engine(data, embedder).load()
+    assert reopened.snapshot().counts() == engine.snapshot().counts()
+    assert derived.size(folder) > 0 and shutil.disk_usage(data).free > 0

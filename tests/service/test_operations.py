@@ -1,0 +1,101 @@
+"""What an operator relies on: CORS closed unless opened, a request id on every response and log line,
+JSON logs that never hold an API key or a user's question, and a server that seeds an empty volume."""
+
+from __future__ import annotations
+
+import json
+
+import httpx
+import pytest
+
+from tests.service.conftest import Server, serve_copy
+
+KEY = "k3y-that-must-never-be-logged"
+ASKED = "What does the zyxwv committee decide?"
+PREFLIGHT = {"Access-Control-Request-Method": "POST",
+             "Access-Control-Request-Headers": "authorization,content-type"}
+
+
+@pytest.fixture(scope="module")
+def open_to_app(seeds_data, tmp_path_factory):
+    """A server whose CORS setting lets https://app.example (and only it) call from a browser."""
+    server = Server("", seeds_data, {"CITEQA_CORS_ORIGINS": "https://app.example, https://other.example/"},
+                    log=tmp_path_factory.mktemp("cors") / "server.log").start()
+    yield server
+    server.stop()
+
+
+def test_cors_is_closed_by_default(server):
+    for origin in ("https://app.example", "null"):
+        preflight = httpx.options(f"{server}/v1/ask", headers={"Origin": origin, **PREFLIGHT})
+        assert "access-control-allow-origin" not in preflight.headers
+        plain = httpx.get(f"{server}/v1/documents", headers={"Origin": origin})
+        assert plain.status_code == 200 and "access-control-allow-origin" not in plain.headers
+
+
+def test_cors_opens_only_to_the_configured_origins(open_to_app):
+    url = open_to_app.url
+    preflight = httpx.options(f"{url}/v1/ask", headers={"Origin": "https://app.example", **PREFLIGHT})
+    assert preflight.status_code == 200
+    assert preflight.headers["access-control-allow-origin"] == "https://app.example"
+    assert "authorization" in preflight.headers["access-control-allow-headers"].lower()
+    reply = httpx.post(f"{url}/v1/ask", json={"question": "Why does Moscow want Pokrovsk?"},
+                       headers={"Origin": "https://other.example"}, timeout=30)
+    assert reply.headers["access-control-allow-origin"] == "https://other.example"
+    assert "x-request-id" in reply.headers["access-control-expose-headers"].lower()
+
+    refused = httpx.options(f"{url}/v1/ask", headers={"Origin": "https://evil.example", **PREFLIGHT})
+    assert refused.status_code == 400 and "access-control-allow-origin" not in refused.headers
+    plain = httpx.get(f"{url}/v1/documents", headers={"Origin": "https://evil.example"})
+    assert "access-control-allow-origin" not in plain.headers
+
+
+def test_every_request_has_an_id_in_its_reply_and_in_one_json_log_line(seeds_data, tmp_path):
+    server = serve_copy(seeds_data, tmp_path, CITEQA_API_KEY=KEY)
+    try:
+        given = httpx.get(f"{server.url}/v1/search", params={"q": ASKED},
+                          headers={"X-Request-ID": "trace-42"})
+        assert given.headers["x-request-id"] == "trace-42"
+        unsafe = httpx.get(f"{server.url}/healthz", headers={"X-Request-ID": "bad id\twith spaces"})
+        made = unsafe.headers["x-request-id"]
+        assert made != "bad id\twith spaces" and len(made) == 32
+        wrong = httpx.post(f"{server.url}/v1/documents", json={"text": "Some words."},
+                           headers={"Authorization": "Bearer wrong-k3y-also-secret"})
+        right = httpx.post(f"{server.url}/v1/documents", json={"text": "The zyxwv committee met.",
+                                                               "doc_id": "zyxwv"},
+                           headers={"Authorization": f"Bearer {KEY}"})
+        asked = httpx.post(f"{server.url}/v1/ask", json={"question": ASKED}, timeout=30)
+        missing = httpx.get(f"{server.url}/v1/documents/nothing-here")
+        statuses = [r.status_code for r in (wrong, right, asked, missing)]
+        assert statuses == [401, 201, 200, 404]
+        replies = [given, unsafe, wrong, right, asked, missing]
+        assert len({r.headers["x-request-id"] for r in replies}) == len(replies)
+    finally:
+        server.stop()
+
+    text = server.log_text()
+    lines = [json.loads(line) for line in text.splitlines()]  # every line is one JSON object
+    assert all({"time", "level", "logger", "message"} <= line.keys() for line in lines)
+    access = {line["request_id"]: line for line in lines if line["logger"] == "citeqa.access"}
+    for reply in replies:
+        line = access[reply.headers["x-request-id"]]
+        assert (line["method"], line["path"], line["status"]) == (
+            reply.request.method, reply.request.url.path, reply.status_code)
+        assert line["ms"] >= 0
+    # Keys, and what people ask, stay out of the logs.
+    for secret in (KEY, "wrong-k3y-also-secret", "zyxwv committee", "zyxwv+committee"):
+        assert secret not in text, secret
+
+
+def test_text_logs_are_available_for_a_terminal(seeds_data, tmp_path):
+    server = Server("", seeds_data, {"CITEQA_LOG_FORMAT": "text"}, log=tmp_path / "server.log").start()
+    reply = httpx.get(f"{server.url}/healthz")
+    server.stop()
+    line = next(line for line in server.log_text().splitlines() if "GET /healthz 200" in line)
+    assert reply.headers["x-request-id"] in line and not line.startswith("{")
+
+
+def test_bad_settings_stop_the_server_with_one_clear_line(seeds_data, tmp_path):
+    server = Server("", seeds_data, {"CITEQA_LOG_FORMAT": "xml"}, log=tmp_path / "server.log")
+    with pytest.raises(RuntimeError, match="error: CITEQA_LOG_FORMAT: Input should be 'json' or 'text'"):
+        server.start()
