@@ -270,7 +270,7 @@ def test_build_killed_at_any_moment_leaves_old_or_new_index(corpus, module_embed
         ("0.3 s: interpreter starting", lambda run: run.elapsed() >= 0.3),
         ("loading modules and the model", lambda run: run.elapsed() >= 0.5 * marks["embedding"]),
         ("mid-embedding", mid_embedding),
-        ("SQLite commit being written", Run.db_written),
+        ("SQLite being written", Run.db_written),
         ("FAISS/BM25 generation being written", Run.new_generation),
         ("manifest just replaced", Run.manifest_replaced),
     ]
@@ -294,9 +294,10 @@ def test_build_killed_at_any_moment_leaves_old_or_new_index(corpus, module_embed
         label, at, how, outcome = row
         print(f"  kill at {label:<38} {at:6.2f} s  {how:<12} -> {outcome} state")
     by_label = {label: outcome for label, _, _, outcome in outcomes}
-    # Only the code's order makes these certain: a build commits SQLite before it writes any derived file.
+    # Only the code's order makes these certain: a build writes the new generation of derived files
+    # inside its SQLite transaction, commits, and only then replaces the manifest.
     assert by_label["0.3 s: interpreter starting"] == "old", outcomes
-    assert by_label["FAISS/BM25 generation being written"] == "new", outcomes
+    assert by_label["FAISS/BM25 generation being written"] == "old", outcomes
     assert by_label["manifest just replaced"] == "new", outcomes
 
 
@@ -337,8 +338,9 @@ def test_put_document_killed_midway_stores_all_of_it_or_nothing(corpus, module_e
     kill_points = [
         ("as the write begins", lambda run: True),
         ("0.5 s into cutting and embedding", lambda run: run.elapsed() >= 0.5),
-        ("SQLite commit being written", Run.db_written),
+        ("SQLite being written", Run.db_written),
         ("FAISS/BM25 generation being written", Run.new_generation),
+        ("manifest just replaced", Run.manifest_replaced),
     ]
     # The workers load the model side by side, then each waits for its go.
     runs = []
@@ -376,8 +378,11 @@ def test_put_document_killed_midway_stores_all_of_it_or_nothing(corpus, module_e
     for row in outcomes:
         label, at, how, outcome = row
         print(f"  put_document killed {label:<38} {at:6.2f} s  {how:<12} -> {outcome} state")
-    assert outcomes[0][3] == "old", outcomes
-    assert outcomes[-1][3] == "new", outcomes  # its commit came before its derived files
+    by_label = {label: outcome for label, _, _, outcome in outcomes}
+    assert by_label["as the write begins"] == "old", outcomes
+    # The derived files are written before the commit, and the manifest is replaced after it.
+    assert by_label["FAISS/BM25 generation being written"] == "old", outcomes
+    assert by_label["manifest just replaced"] == "new", outcomes
 
 
 def test_damaged_or_missing_derived_files_are_rebuilt_from_sqlite(corpus, module_embedder, tmp_path):

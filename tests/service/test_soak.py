@@ -10,6 +10,7 @@ import asyncio
 import random
 import time
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import httpx
@@ -120,7 +121,9 @@ async def soak(url: str) -> tuple[Log, float]:
 def test_a_minute_of_mixed_load_at_32_clients_loses_nothing_and_never_fails(seeds_data, tmp_path, capsys):
     server = serve_copy(seeds_data, tmp_path)
     try:
-        log, seconds = asyncio.run(soak(server.url))
+        # In a thread of its own: an event loop may already run in this one (Playwright's, say).
+        with ThreadPoolExecutor(1) as pool:
+            log, seconds = pool.submit(asyncio.run, soak(server.url)).result()
         total = sum(log.requests.values())
         by_kind = Counter()
         for (kind, _), count in log.requests.items():
