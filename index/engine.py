@@ -41,8 +41,12 @@ class Engine:
         """Read the index and warm the model: the slow part, done once at start. A data folder that has
         never held an index is first built from `seed_dir`, when there is one."""
         if self.seed_dir is not None and not building.ever_built(self.data_dir):
-            log.info("no index in %s yet; building it from %s", self.data_dir, self.seed_dir)
-            building.sync_folder(self.data_dir, self.seed_dir, self.embedder, self.params, progress=False)
+            log.info("no index in %s yet; building it from %s (/readyz says 503 until it is done)",
+                     self.data_dir, self.seed_dir)
+            report = building.sync_folder(self.data_dir, self.seed_dir, self.embedder, self.params,
+                                          progress=False)
+            log.info("indexed %d documents, %d chunks, %d sentences from %s in %.1f s", report.documents,
+                     report.chunks, report.sentences, self.seed_dir, report.seconds)
         snap = snapshot.load(self.data_dir, self.embedder.name)
         self.embedder.load()
         self.embedder.encode_queries(["warm up"])  # the query model too, so the first question is not slow

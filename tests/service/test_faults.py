@@ -57,7 +57,8 @@ def warnings(server: Server) -> list[str]:
 
 
 @pytest.mark.slow
-def test_a_server_killed_during_document_adds_restarts_with_every_acknowledged_one(seeds_data, tmp_path):
+def test_a_server_killed_during_document_adds_restarts_with_every_acknowledged_one(seeds_data, tmp_path,
+                                                                                  capsys):
     server = serve_copy(seeds_data, tmp_path)
     acknowledged, maybe, cut = {}, {}, 0
     try:
@@ -80,6 +81,9 @@ def test_a_server_killed_during_document_adds_restarts_with_every_acknowledged_o
             doc_id, text = report(100 + n)
             assert post(server.url, doc_id, text).status_code == 201
             acknowledged[doc_id] = text
+        with capsys.disabled():
+            print(f"\nSIGKILL during adds: {cut} of 4 kills cut an add short; after each restart all "
+                  f"{len(acknowledged)} acknowledged documents were whole and found")
         assert cut >= 2, "most kills should land while the add is still running"
     finally:
         server.stop()
@@ -160,7 +164,7 @@ def test_a_damaged_or_missing_faiss_file_is_rebuilt_from_sqlite_at_start_with_a_
     server.stop()
 
 
-def test_a_full_disk_refuses_writes_with_507_and_keeps_everything_stored(seeds_data, small_disk):
+def test_a_full_disk_refuses_writes_with_507_and_keeps_everything_stored(seeds_data, small_disk, capsys):
     data = small_disk / "data"
     data.mkdir()
     shutil.copy2(seeds_data / DB_NAME, data / DB_NAME)
@@ -178,6 +182,9 @@ def test_a_full_disk_refuses_writes_with_507_and_keeps_everything_stored(seeds_d
                 break
             acknowledged[doc_id] = text
         assert acknowledged and refused is not None, "the disk should have filled up"
+        with capsys.disabled():
+            print(f"\nfull disk: {len(acknowledged)} documents stored, then {refused.status_code} "
+                  f"{refused.json()['error']['message'][:60]}...")
         assert refused.status_code == 507, refused.text
         error = refused.json()["error"]
         assert error["code"] == "insufficient_storage" and error["message"].startswith("disk:")

@@ -144,10 +144,12 @@ def test_a_minute_of_mixed_load_at_32_clients_loses_nothing_and_never_fails(seed
                 assert got.status_code == 404 and doc_id not in listed, doc_id
             else:
                 assert got.status_code == 200 and got.json()["text"] == text, doc_id
-        # What is live answers: a surviving document is found by its own name.
+        # The live index holds what is stored: a surviving document is found by its own word. (In the
+        # top 3, not first: the 96 near-identical texts tie in fusion, BM25's one hit against the
+        # dense first, which may be another client's document.)
         alive = [d for d, t in log.expected.items() if t is not None]
-        for doc_id in random.Random(0).sample(alive, min(10, len(alive))):
-            hits = httpx.get(f"{server.url}/v1/search", params={"q": token_of(doc_id), "k": 1}).json()
-            assert hits["results"][0]["doc_id"] == doc_id
+        for doc_id in alive:
+            hits = httpx.get(f"{server.url}/v1/search", params={"q": token_of(doc_id), "k": 3}).json()
+            assert doc_id in [h["doc_id"] for h in hits["results"]], doc_id
     finally:
         server.stop()
