@@ -28,7 +28,7 @@ $(VENV)/.test-deps: $(BIN)/citeqa
 index: $(BIN)/citeqa
 	$(BIN)/citeqa index build --docs seeds --data var
 
-# The first start builds the index from seeds/ (about a minute); later starts load it.
+# The first start builds the index from seeds/ (about 10 s; /readyz says 503 until then).
 run: $(BIN)/citeqa
 	$(BIN)/citeqa serve --host 127.0.0.1 --port 8000 --data var --seed seeds
 

@@ -1,8 +1,9 @@
 """Disk space: refuse a change up front when it cannot fit, and tell a full disk from other failures.
 
-A change commits to SQLite and then rewrites the FAISS and BM25 files beside the old ones, so it
-needs room for a second copy of those files plus the new rows (twice: SQLite's WAL, then the
-database). Checking first means a full disk is met before anything is written, not half way.
+A change writes a new generation of the FAISS and BM25 files beside the old one, and its rows go
+through SQLite's WAL into the database: it needs room for a second copy of those files and about
+three times its own text and vectors. Checking first means a full disk is usually met before
+anything is written; when it is met half way, the change rolls back (index/building.py).
 """
 
 from __future__ import annotations
