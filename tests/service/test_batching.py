@@ -52,23 +52,24 @@ def test_batches_are_capped_and_a_repeated_question_is_embedded_once():
     assert [len(c) for c in calls] == [3, 2], "the first batch takes 4 questions, 'a' twice counted once"
 
 
-def test_a_failing_model_call_fails_its_waiters_and_the_next_batch_still_works():
-    fail = {"now": True}
-
-    def encode(texts):
-        if fail["now"]:
-            raise RuntimeError("model exploded")
-        return np.ones((len(texts), 2))
-
+def fail_then_recover(broken, fixed):
+    """Two questions batched through `broken`, then one more after the model is swapped for `fixed`."""
     async def main():
-        batcher = QueryBatcher(encode, window_ms=1)
+        batcher = QueryBatcher(broken, window_ms=1)
         results = await asyncio.gather(batcher.embed("x"), batcher.embed("y"), return_exceptions=True)
-        fail["now"] = False
+        batcher.encode = fixed
         after = await batcher.embed("z")
         await batcher.close()
         return results, after
 
-    results, after = run(main())
+    return run(main())
+
+
+def test_a_failing_model_call_fails_its_waiters_and_the_next_batch_still_works():
+    def explode(texts):
+        raise RuntimeError("model exploded")
+
+    results, after = fail_then_recover(explode, lambda texts: np.ones((len(texts), 2)))
     assert all(isinstance(r, RuntimeError) for r in results)
     assert after.tolist() == [1.0, 1.0]
 
@@ -96,17 +97,9 @@ def test_bad_settings_are_refused():
 
 
 def test_a_batch_that_breaks_after_the_model_call_still_answers_every_waiter():
-    def encode(texts):
-        return np.ones((len(texts) - 1, 2))  # one row short: the batch cannot be handed out
+    def one_row_short(texts):  # the batch cannot be handed out
+        return np.ones((len(texts) - 1, 2))
 
-    async def main():
-        batcher = QueryBatcher(encode, window_ms=1)
-        results = await asyncio.gather(batcher.embed("x"), batcher.embed("y"), return_exceptions=True)
-        batcher.encode = lambda texts: np.zeros((len(texts), 2))
-        after = await batcher.embed("z")
-        await batcher.close()
-        return results, after
-
-    results, after = run(main())
+    results, after = fail_then_recover(one_row_short, lambda texts: np.zeros((len(texts), 2)))
     assert all(isinstance(r, Exception) for r in results)
     assert after.tolist() == [0.0, 0.0]
