@@ -14,7 +14,7 @@ from service.batching import QueryBatcher
 from service.bodies import BodyLimitMiddleware, JsonBodyMiddleware
 from service.config import Settings
 from service.logs import RequestLogMiddleware
-from service.metrics import Metrics, MetricsMiddleware
+from service.metrics import Metrics
 
 log = logging.getLogger("citeqa")
 JSON_ROUTES = ("/v1/ask", "/v1/ask/stream", "/v1/chat/completions")
@@ -55,11 +55,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.mount("/static", page.files(), name="static")
     app.add_middleware(JsonBodyMiddleware, paths=JSON_ROUTES)
     app.add_middleware(BodyLimitMiddleware, max_bytes=int(settings.max_body_mb * 1_000_000))
-    app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
     if settings.cors_origins:  # closed by default: a browser on another origin gets no CORS headers
         app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins,
                            allow_methods=["GET", "POST", "DELETE"],
                            allow_headers=["Authorization", "Content-Type", "X-Request-ID"],
                            expose_headers=["X-Request-ID"], max_age=600)
-    app.add_middleware(RequestLogMiddleware)  # outermost: every response, errors included, has an id
+    # Outermost: every response, errors included, has an id, an access line and its metrics.
+    app.add_middleware(RequestLogMiddleware, metrics=app.state.metrics)
     return app

@@ -15,6 +15,7 @@ import uuid
 from contextvars import ContextVar
 
 from service.errors import send_error
+from service.metrics import Metrics
 
 request_id: ContextVar[str | None] = ContextVar("request_id", default=None)
 _GIVEN_ID = re.compile(rb"[A-Za-z0-9._:-]{1,128}")
@@ -56,10 +57,12 @@ def config(level: str = "INFO", fmt: str = "json") -> dict:
 
 
 class RequestLogMiddleware:
-    """Pure ASGI: gives each request its id, returns it as X-Request-ID, and logs one access line."""
+    """Pure ASGI, outermost: gives each request its id, returns it as X-Request-ID, logs one access line
+    and counts the request in the metrics: one wrapper, one clock, per request."""
 
-    def __init__(self, app):
+    def __init__(self, app, metrics: Metrics):
         self.app = app
+        self.metrics = metrics
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
@@ -91,10 +94,11 @@ class RequestLogMiddleware:
             await send_error(tagged, 500, "internal_error", f"the server failed on this request; "
                              f"report request id {rid} to its operator")
         finally:
-            route = scope.get("route")
+            seconds = time.perf_counter() - began
+            status = status or 500  # ended before any response began (cancelled): it got none
+            route = getattr(scope.get("route"), "path", None)
+            self.metrics.observe(route, scope["method"], status, seconds)
             access.info("%s %s %d", scope["method"], scope["path"], status, extra={
-                "method": scope["method"], "path": scope["path"],
-                "route": getattr(route, "path", None), "status": status,
-                "ms": round((time.perf_counter() - began) * 1000, 2),
-                "client": (scope.get("client") or ("-",))[0]})
+                "method": scope["method"], "path": scope["path"], "route": route, "status": status,
+                "ms": round(seconds * 1000, 2), "client": (scope.get("client") or ("-",))[0]})
             request_id.reset(token)

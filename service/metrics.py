@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from index.engine import Engine
@@ -37,30 +35,8 @@ class Metrics:
             Gauge(f"citeqa_{key}", f"{key.capitalize()} in the live index.",
                   registry=self.registry).set_function(count(key))
 
-
-class MetricsMiddleware:
-    """Pure ASGI, so it adds little per request; the route label is the path template, never the raw path."""
-
-    def __init__(self, app, metrics: Metrics):
-        self.app = app
-        self.metrics = metrics
-
-    async def __call__(self, scope, receive, send):
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        began = time.perf_counter()
-        status = {"code": 500}
-
-        async def record(message):
-            if message["type"] == "http.response.start":
-                status["code"] = message["status"]
-            await send(message)
-
-        try:
-            await self.app(scope, receive, record)
-        finally:
-            route = scope.get("route")
-            label = getattr(route, "path", None) or "unmatched"
-            self.metrics.requests.labels(label, scope["method"], str(status["code"])).inc()
-            self.metrics.latency.labels(label).observe(time.perf_counter() - began)
+    def observe(self, route: str | None, method: str, status: int, seconds: float) -> None:
+        """One finished request; the route label is the path template, never the raw path."""
+        label = route or "unmatched"
+        self.requests.labels(label, method, str(status)).inc()
+        self.latency.labels(label).observe(seconds)
