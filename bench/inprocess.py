@@ -101,3 +101,20 @@ def ingestion(docs: Path, embedder: Embedder, params: ChunkParams, rounds: int) 
             "bare_chunks_per_s": round(counts["chunks"] / bare_s, 1),
             "share_of_bare": round(bare_s / pipeline_s, 3),
             "unchanged_rebuild_s": round(unchanged, 3), "unchanged_rebuild_cli_s": round(unchanged_cli, 3)}
+
+
+def query_model_cost(embedder: Embedder, questions: list[str], batch: int, backends: tuple[str, ...]) -> dict:
+    """CPU time of the query model alone per question, in batches of `batch` (the service's mean
+    micro-batch under load), for each backend: the part of an answer's cost that is the model's."""
+    out = {"batch": batch}
+    for backend in backends:
+        model = Embedder(embedder.model_path, query_backend=backend, cache_dir=embedder.cache_dir).load()
+        batches = [questions[i:i + batch] for i in range(0, len(questions) - batch + 1, batch)]
+        model.encode_queries(batches[0])  # exports the model on first use, and warms it
+        began = time.process_time()
+        for _ in range(3):
+            for texts in batches:
+                model.encode_queries(texts)
+        seconds = time.process_time() - began
+        out[backend] = {"cpu_ms_per_question": round(seconds * 1000 / (3 * batch * len(batches)), 2)}
+    return out

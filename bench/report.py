@@ -50,6 +50,38 @@ def _table(header: list[str], rows: list[list]) -> str:
     return "\n".join(lines)
 
 
+LOADS = (("load", "16 clients (wrk), micro-batching on"),
+         ("load_unbatched", "16 clients, micro-batching off"),
+         ("load_int8", "16 clients, micro-batching on, onnx-int8"))
+
+
+def cpu_budget(result: dict) -> str:
+    """Why throughput stops where it does, in the run's own figures: the CPU one answer costs, the
+    model's part of it, and what the target would take."""
+    load, model = result["serving"]["load"], result.get("query_model", {})
+    cpu = load.get("cpu")
+    backend = result.get("query_backend")
+    if not cpu or backend not in model:
+        return ""
+    target = TARGETS["answered questions/s, 16 clients"][1]
+    per_answer, model_ms = cpu["machine_ms_per_answer"], model[backend]["cpu_ms_per_question"]
+    cores = result["machine"]["cpus"]
+    busy, server_ms = cpu["machine_busy"], cpu["server_ms_per_answer"]
+    lines = [
+        f"**Where the CPU goes** (16 clients, `{backend}`). The cores were {busy:.0%} busy and each "
+        f"answer cost {per_answer:.1f} ms of CPU across the machine (server, wrk and the kernel's "
+        f"loopback), {server_ms:.1f} ms of it in the server. At that cost {cores} cores give at most "
+        f"{cpu['ceiling_per_s']:.0f} answers/s. The query model alone takes {model_ms:.2f} ms of CPU "
+        f"per question in batches of {model['batch']} (in-process, same run), so {target} answers/s "
+        f"would need {target * model_ms / 1000:.2f} cores for the model and "
+        f"{target * per_answer / 1000:.2f} cores in all."]
+    for other, figures in model.items():
+        if other not in ("batch", backend):
+            lines.append(f"With `{other}` the model takes {figures['cpu_ms_per_question']:.2f} ms "
+                         "a question.")
+    return "\n" + " ".join(lines) + "\n"
+
+
 def markdown(result: dict, plot: str | None) -> str:
     env = result["machine"]
     run = f"citeqa bench{' --quick' if result['quick'] else ''}"
@@ -69,16 +101,19 @@ def markdown(result: dict, plot: str | None) -> str:
     if serving:
         out.append("## Serving (a real `citeqa serve` process over HTTP)\n")
         rows = [["one client at a time", serving["sequential"]["n"], "–",
-                 serving["sequential"]["p50_ms"], serving["sequential"]["p99_ms"], "–"]]
-        for key, label in (("load", "16 clients (wrk), micro-batching on"),
-                           ("load_unbatched", "16 clients (wrk), micro-batching off")):
+                 serving["sequential"]["p50_ms"], serving["sequential"]["p99_ms"], "–", "–", "–", "–", "–"]]
+        for key, label in LOADS:
             if key in serving:
-                run = serving[key]
+                run, cpu = serving[key], serving[key].get("cpu", {})
                 rows.append([label, run["requests"], run["requests_per_s"], run["p50_ms"], run["p99_ms"],
-                             run["non_2xx"] + run["socket_errors"]])
-        out.append(_table(["load", "requests", "answers/s", "p50 ms", "p99 ms", "errors"], rows))
+                             run["non_2xx"] + run["socket_errors"], cpu.get("mean_batch"),
+                             cpu.get("machine_busy"), cpu.get("server_ms_per_answer"),
+                             cpu.get("machine_ms_per_answer")])
+        out.append(_table(["load", "requests", "answers/s", "p50 ms", "p99 ms", "errors", "mean batch",
+                           "cores busy (share)", "server CPU ms/answer", "machine CPU ms/answer"], rows))
         out.append(f"\nCold start to `/readyz`: {serving['cold_start_s']:.2f} s. Server peak RSS: "
                    f"{serving['peak_rss_mb']:.0f} MB.\n")
+        out.append(cpu_budget(result))
     if "answer_vs_langchain" in result:
         r = result["answer_vs_langchain"]
         out.append("## citeqa's whole answer against LangChain's bare retrieval (in-process)\n")
@@ -119,7 +154,7 @@ def plot(result: dict, path: Path) -> None:
     serving = result.get("serving", {})
     labels, p50, p99 = [], [], []
     for key, label in (("sequential", "1 client"), ("load", "16 clients,\nbatched"),
-                       ("load_unbatched", "16 clients,\nunbatched")):
+                       ("load_unbatched", "16 clients,\nunbatched"), ("load_int8", "16 clients,\nint8")):
         if key in serving:
             labels.append(label)
             p50.append(serving[key]["p50_ms"])

@@ -15,9 +15,13 @@ from index.engine import Engine
 from service.config import Settings
 
 QUICK = {"sequential": 150, "load_s": 4, "load_runs": 1, "rounds": 1, "ingest_rounds": 1,
-         "scale": (10_000,), "bm25": 20_000, "unbatched": False}
+         "scale": (10_000,), "bm25": 20_000, "variants": False}
 FULL = {"sequential": 1000, "load_s": 15, "load_runs": 3, "rounds": 5, "ingest_rounds": 3,
-        "scale": (10_000, 100_000, 1_000_000), "bm25": 1_000_000, "unbatched": True}
+        "scale": (10_000, 100_000, 1_000_000), "bm25": 1_000_000, "variants": True}
+VARIANTS = {  # the same load against the server configured otherwise, to show what each choice is worth
+    "load_unbatched": {"CITEQA_BATCH_WINDOW_MS": "0", "CITEQA_BATCH_SIZE": "1"},
+    "load_int8": {"CITEQA_QUERY_BACKEND": "onnx-int8"},
+}
 
 
 def machine() -> dict:
@@ -38,16 +42,15 @@ def serving_figures(data: Path, questions: list[str], plan: dict) -> dict:
     from bench import serving
 
     out: dict = {}
-    variants = {"load": {}}
-    if plan["unbatched"]:
-        variants["load_unbatched"] = {"CITEQA_BATCH_WINDOW_MS": "0", "CITEQA_BATCH_SIZE": "1"}
+    variants = {"load": {}} | (VARIANTS if plan["variants"] else {})
     for key, env in variants.items():
         server = serving.start(data, env)
         try:
             if key == "load":
                 out["cold_start_s"] = round(server.cold_start_s, 2)
                 out["sequential"] = serving.sequential(server.url, questions, plan["sequential"])
-            runs = [serving.load(server.url, questions, 16, plan["load_s"]) for _ in range(plan["load_runs"])]
+            runs = [serving.metered_load(server, questions, 16, plan["load_s"])
+                    for _ in range(plan["load_runs"])]
             out[key] = _median_run(runs)
             if key == "load":
                 out["peak_rss_mb"] = round(server.peak_rss_mb(), 1)
@@ -72,6 +75,9 @@ def run(quick: bool = False, name: str | None = None, docs: Path = Path("seeds")
                   "query_backend": settings.query_backend, "batch_window_ms": settings.batch_window_ms}
         sync_folder(data, docs, embedder, ChunkParams(), progress=False)
         result["serving"] = serving_figures(data, questions, plan)
+        batch = max(1, round(result["serving"]["load"]["cpu"]["mean_batch"]))
+        backends = ("onnx", "onnx-int8") if plan["variants"] else (settings.query_backend,)
+        result["query_model"] = inprocess.query_model_cost(embedder, questions, batch, backends)
         engine = Engine(data, embedder).load()
         result["answer_vs_langchain"] = inprocess.answer_vs_langchain(
             engine, questions if not quick else questions[:30], settings.abstain_threshold, plan["rounds"])

@@ -127,6 +127,48 @@ def load(url: str, questions: list[str], connections: int = 16, seconds: int = 1
     return parse_wrk(out) | {"connections": connections, "seconds": seconds}
 
 
+def _process_cpu_s(pid: int) -> float:
+    """User plus system CPU seconds of process `pid`, all its threads."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _machine_cpu_s() -> tuple[float, float]:
+    """(busy, total) CPU seconds of the whole machine, summed over its cores, since boot."""
+    ticks = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]]
+    idle = ticks[3] + ticks[4]  # idle and iowait
+    return (sum(ticks) - idle) / os.sysconf("SC_CLK_TCK"), sum(ticks) / os.sysconf("SC_CLK_TCK")
+
+
+def _batching(url: str) -> tuple[float, float]:
+    """(model calls, questions embedded) so far, from the server's /metrics."""
+    text = httpx.get(f"{url}/metrics", timeout=10).text
+    found = dict(re.findall(r"^citeqa_(embed_batches|embedded_questions)_total ([\d.e+]+)$", text,
+                            re.MULTILINE))
+    return float(found["embed_batches"]), float(found["embedded_questions"])
+
+
+def metered_load(server: Server, questions: list[str], connections: int = 16, seconds: int = 10) -> dict:
+    """`load`, plus where the CPU went meanwhile: the server's and the whole machine's CPU time per
+    answer, how busy the cores were, and the mean micro-batch. With the machine's cores all busy, the
+    CPU per answer is what bounds throughput: cores / (CPU per answer)."""
+    server_before, (busy_before, total_before) = _process_cpu_s(server.proc.pid), _machine_cpu_s()
+    batches_before, embedded_before = _batching(server.url)
+    result = load(server.url, questions, connections, seconds)
+    server_cpu, (busy, total) = _process_cpu_s(server.proc.pid) - server_before, _machine_cpu_s()
+    batches, embedded = _batching(server.url)
+    cores = os.cpu_count() or 1
+    answers = max(result["requests"], 1)
+    result["cpu"] = {
+        "server_ms_per_answer": round(server_cpu * 1000 / answers, 2),
+        "machine_ms_per_answer": round((busy - busy_before) * 1000 / answers, 2),
+        "machine_busy": round((busy - busy_before) / max(total - total_before, 1e-9), 3),
+        "mean_batch": round((embedded - embedded_before) / max(batches - batches_before, 1), 2),
+        "ceiling_per_s": round(cores * answers / max(busy - busy_before, 1e-9), 1),
+    }
+    return result
+
+
 def _ms(value: str) -> float:
     number, unit = re.fullmatch(r"([\d.]+)(us|ms|s|m)", value).groups()
     return round(float(number) * {"us": 0.001, "ms": 1, "s": 1000, "m": 60_000}[unit], 2)

@@ -19,12 +19,18 @@ def test_the_quick_benchmark_measures_every_target_and_writes_the_report(tmp_pat
     assert serving["sequential"]["n"] == 150 and serving["load"]["requests"] > 0
     assert serving["load"]["non_2xx"] == 0 and serving["load"]["socket_errors"] == 0
     assert 0 < serving["cold_start_s"] and serving["peak_rss_mb"] > 100
+    cpu = serving["load"]["cpu"]  # where the CPU went under load: what explains the throughput reached
+    assert 0 < cpu["machine_busy"] <= 1
+    assert 0 < cpu["server_ms_per_answer"] <= cpu["machine_ms_per_answer"] * 1.1
+    assert cpu["mean_batch"] >= 1 and cpu["ceiling_per_s"] >= serving["load"]["requests_per_s"] * 0.9
+    assert result["query_model"][result["query_backend"]]["cpu_ms_per_question"] > 0
     assert result["answer_vs_langchain"]["ratio"] > 0
     assert result["ingestion"]["texts_embedded"] > result["ingestion"]["chunks"] > 0
     assert [r["n"] for r in result["scale"]] == [10_000] and 0 < result["scale"][0]["recall_at_10"] <= 1
     assert result["bm25"]["passages"] > 0
     text = report.read_text()
     assert "## Targets" in text and "| cold start to /readyz (s) |" in text
+    assert "**Where the CPU goes**" in text
     assert (tmp_path / "benchmarks.png").stat().st_size > 10_000
     assert "MISSED" in done.stdout or "ok" in done.stdout
 
