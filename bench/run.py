@@ -16,7 +16,7 @@ from service.config import Settings
 
 QUICK = {"sequential": 150, "load_s": 4, "load_runs": 1, "rounds": 1, "ingest_rounds": 1,
          "scale": (10_000,), "bm25": 20_000, "variants": False}
-FULL = {"sequential": 1000, "load_s": 15, "load_runs": 3, "rounds": 5, "ingest_rounds": 3,
+FULL = {"sequential": 1000, "load_s": 15, "load_runs": 3, "rounds": 5, "ingest_rounds": 5,
         "scale": (10_000, 100_000, 1_000_000), "bm25": 1_000_000, "variants": True}
 VARIANTS = {  # the same load against the server configured otherwise, to show what each choice is worth
     "load_unbatched": {"CITEQA_BATCH_WINDOW_MS": "0", "CITEQA_BATCH_SIZE": "1"},
