@@ -15,7 +15,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from index import derived
+from index import derived, onnx_backend
 from index.building import ChunkParams, sync_folder
 from index.embedding import Embedder
 from index.engine import Engine
@@ -105,16 +105,19 @@ def ingestion(docs: Path, embedder: Embedder, params: ChunkParams, rounds: int) 
 
 def query_model_cost(embedder: Embedder, questions: list[str], batch: int, backends: tuple[str, ...]) -> dict:
     """CPU time of the query model alone per question, in batches of `batch` (the service's mean
-    micro-batch under load), for each backend: the part of an answer's cost that is the model's."""
-    out = {"batch": batch}
+    micro-batch under load), for each backend: the part of an answer's cost that is the model's.
+    Every backend runs the weights `embedder` has loaded already."""
+    embedder.load()
+    batches = [questions[i:i + batch] for i in range(0, len(questions) - batch + 1, batch)]
+    out: dict = {"batch": batch}
     for backend in backends:
-        model = Embedder(embedder.model_path, query_backend=backend, cache_dir=embedder.cache_dir).load()
-        batches = [questions[i:i + batch] for i in range(0, len(questions) - batch + 1, batch)]
-        model.encode_queries(batches[0])  # exports the model on first use, and warms it
+        encode = embedder.encode if backend == "torch" else onnx_backend.load(
+            embedder.model, embedder.model_path, embedder.cache_dir, backend).encode
+        encode(batches[0])  # warm it
         began = time.process_time()
         for _ in range(3):
             for texts in batches:
-                model.encode_queries(texts)
+                encode(texts)
         seconds = time.process_time() - began
         out[backend] = {"cpu_ms_per_question": round(seconds * 1000 / (3 * batch * len(batches)), 2)}
     return out

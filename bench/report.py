@@ -50,9 +50,10 @@ def _table(header: list[str], rows: list[list]) -> str:
     return "\n".join(lines)
 
 
-LOADS = (("load", "16 clients (wrk), micro-batching on"),
-         ("load_unbatched", "16 clients, micro-batching off"),
-         ("load_int8", "16 clients, micro-batching on, onnx-int8"))
+LOADS = (  # (key in the result, row of the serving table, bar of the plot)
+    ("load", "16 clients (wrk), micro-batching on", "16 clients,\nbatched"),
+    ("load_unbatched", "16 clients, micro-batching off", "16 clients,\nunbatched"),
+    ("load_int8", "16 clients, micro-batching on, onnx-int8", "16 clients,\nint8"))
 
 
 def cpu_budget(result: dict) -> str:
@@ -102,7 +103,7 @@ def markdown(result: dict, plot: str | None) -> str:
         out.append("## Serving (a real `citeqa serve` process over HTTP)\n")
         rows = [["one client at a time", serving["sequential"]["n"], "–",
                  serving["sequential"]["p50_ms"], serving["sequential"]["p99_ms"], "–", "–", "–", "–", "–"]]
-        for key, label in LOADS:
+        for key, label, _ in LOADS:
             if key in serving:
                 run, cpu = serving[key], serving[key].get("cpu", {})
                 rows.append([label, run["requests"], run["requests_per_s"], run["p50_ms"], run["p99_ms"],
@@ -153,8 +154,7 @@ def plot(result: dict, path: Path) -> None:
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
     serving = result.get("serving", {})
     labels, p50, p99 = [], [], []
-    for key, label in (("sequential", "1 client"), ("load", "16 clients,\nbatched"),
-                       ("load_unbatched", "16 clients,\nunbatched"), ("load_int8", "16 clients,\nint8")):
+    for key, label in [("sequential", "1 client")] + [(key, bar) for key, _, bar in LOADS]:
         if key in serving:
             labels.append(label)
             p50.append(serving[key]["p50_ms"])
