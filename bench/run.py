@@ -7,12 +7,12 @@ import os
 import platform
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
-from eval import dataset
-from index.building import ChunkParams, sync_folder
-from index.engine import Engine
-from service.config import Settings
+from citeqa.index.building import ChunkParams, sync_folder
+from citeqa.index.embedding import Embedder
+from citeqa.index.engine import Engine
 
 QUICK = {"sequential": 150, "load_s": 4, "load_runs": 1, "rounds": 1, "ingest_rounds": 1,
          "scale": (10_000,), "bm25": 20_000, "variants": False}
@@ -39,7 +39,7 @@ def _median_run(runs: list[dict]) -> dict:
 
 
 def serving_figures(data: Path, questions: list[str], plan: dict) -> dict:
-    from bench import serving
+    from citeqa.bench import serving
 
     out: dict = {}
     variants = {"load": {}} | (VARIANTS if plan["variants"] else {})
@@ -59,31 +59,41 @@ def serving_figures(data: Path, questions: list[str], plan: dict) -> dict:
     return out
 
 
-def run(quick: bool = False, name: str | None = None, docs: Path = Path("seeds")) -> dict:
-    from bench import inprocess, scale
+@dataclass(frozen=True)
+class Setup:
+    """What the benchmark takes from the service's settings (the CLI fills it in), so the questions go
+    through the query backend and the index is cut the way `citeqa serve` would have it."""
+
+    embedder: Embedder
+    params: ChunkParams
+    depth: int
+    top_k: int
+    threshold: float
+    batch_window_ms: float
+
+
+def run(setup: Setup, questions: list[str], docs: Path, quick: bool = False, name: str | None = None) -> dict:
+    from citeqa.bench import inprocess, scale
 
     plan = QUICK if quick else FULL
     began = time.perf_counter()
-    questions = [q.question for q in dataset.load()]
     with tempfile.TemporaryDirectory() as tmp:
         data = Path(tmp) / "data"
-        # As the service is configured (CITEQA_*): the questions go through its query backend.
-        settings = Settings().model_copy(update={"data_dir": data})
-        embedder = settings.embedder().load()
+        embedder = setup.embedder.load()
         result = {"name": name or ("quick" if quick else "full"), "quick": quick,
                   "date": datetime.date.today().isoformat(), "machine": machine(),
-                  "query_backend": settings.query_backend, "batch_window_ms": settings.batch_window_ms}
-        sync_folder(data, docs, embedder, ChunkParams(), progress=False)
+                  "query_backend": embedder.query_backend, "batch_window_ms": setup.batch_window_ms}
+        sync_folder(data, docs, embedder, setup.params, progress=False)
         result["serving"] = serving_figures(data, questions, plan)
         batch = max(1, round(result["serving"]["load"]["cpu"]["mean_batch"]))
-        backends = ("onnx", "onnx-int8") if plan["variants"] else (settings.query_backend,)
+        backends = ("onnx", "onnx-int8") if plan["variants"] else (embedder.query_backend,)
         result["query_model"] = inprocess.query_model_cost(embedder, questions, batch, backends)
-        engine = Engine(data, embedder).load()
+        engine = Engine(data, embedder, setup.params, setup.depth).load()
         result["answer_vs_langchain"] = inprocess.answer_vs_langchain(
-            engine, questions if not quick else questions[:30], settings.abstain_threshold, plan["rounds"])
-        result["ingestion"] = inprocess.ingestion(docs, embedder, ChunkParams(), plan["ingest_rounds"])
+            engine, questions if not quick else questions[:30], setup.threshold, setup.top_k, plan["rounds"])
+        result["ingestion"] = inprocess.ingestion(docs, embedder, setup.params, plan["ingest_rounds"])
         result["scale"] = scale.run(sizes=plan["scale"], queries=300 if quick else 1000,
                                     workdir=Path(tmp), threads=1)  # as `citeqa serve` runs FAISS
-        result["bm25"] = scale.bm25_cost(plan["bm25"])
+        result["bm25"] = scale.bm25_cost(plan["bm25"], setup.depth)
     result["seconds"] = round(time.perf_counter() - began, 1)
     return result

@@ -7,7 +7,6 @@ query per call. The vectors are generated, not embedded, so a million of them co
 from __future__ import annotations
 
 import gc
-import inspect
 import json
 import os
 import subprocess
@@ -22,7 +21,7 @@ from types import SimpleNamespace
 import faiss
 import numpy as np
 
-from index import hybrid, lexical, vectors
+from citeqa.index import hybrid, lexical, vectors
 
 ROOT = Path(__file__).resolve().parents[1]
 DIM = 384
@@ -271,11 +270,11 @@ def synthetic_texts(passages: int, seed: int = 0, words: int = 60, vocabulary: i
     return [" ".join(table[tokens[a:b]]) for a, b in zip(bounds[:-1], bounds[1:], strict=True)], vocab
 
 
-def bm25_cost(passages: int, seed: int = 0, queries: int = 300) -> dict:
+def bm25_cost(passages: int, depth: int, seed: int = 0, queries: int = 300) -> dict:
     """Build, size, load and query cost of the BM25 index at `passages` synthetic passages.
 
     Queries of 2-6 words are drawn from the same vocabulary and ranked by `hybrid.lexical_ranking`
-    at the retriever's default depth, the same work the hybrid search does for every question.
+    at the retriever's `depth`, the same work the hybrid search does for every question.
     """
     texts, vocab = synthetic_texts(passages, seed)
     rng = np.random.default_rng([seed, 4])
@@ -301,7 +300,6 @@ def bm25_cost(passages: int, seed: int = 0, queries: int = 300) -> dict:
         model = lexical.load(folder)
         result["load_s"] = time.perf_counter() - start
     snap = SimpleNamespace(bm25=model)  # all `lexical_ranking` reads of a Snapshot
-    depth = inspect.signature(hybrid.Retriever).parameters["depth"].default
     seconds = []
     for query in asked:
         start = time.perf_counter()

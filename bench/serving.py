@@ -21,7 +21,7 @@ from pathlib import Path
 import httpx
 import numpy as np
 
-from bench.scale import status_mb
+from citeqa.bench.scale import status_mb
 
 
 def free_port() -> int:

@@ -6,8 +6,8 @@ import re
 import string
 from collections import Counter
 
-from eval.dataset import Question
-from eval.grounding import normalise, without_markers
+from citeqa.eval.dataset import Question
+from citeqa.eval.grounding import normalise, without_markers
 
 _ARTICLES = re.compile(r"\b(a|an|the)\b")
 _PUNCTUATION = str.maketrans({c: " " for c in string.punctuation + "“”‘’–—"})

@@ -11,9 +11,9 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from eval.dataset import Question
-from index.engine import Engine
-from service.qa import ask
+from citeqa.answer.pipeline import ask
+from citeqa.eval.dataset import Question
+from citeqa.index.engine import Engine
 
 
 @dataclass(frozen=True)
@@ -36,7 +36,7 @@ def pick_threshold(answerable: list[float], max_false_rate: float) -> float:
     return round((ordered[allowed - 1] + upper) / 2, 3)
 
 
-def calibrate(engine: Engine, questions: list[Question], k: int = 5, max_false_rate: float = 0.02
+def calibrate(engine: Engine, questions: list[Question], k: int, max_false_rate: float = 0.02
               ) -> Calibration:
     supports, vetoed = {}, set()
     for q in questions:

@@ -6,7 +6,7 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from index.errors import InvalidInput
+from citeqa.index.errors import InvalidInput
 
 DEFAULT_SET = Path(__file__).with_name("questions.jsonl")
 

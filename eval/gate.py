@@ -5,7 +5,7 @@ from __future__ import annotations
 import tomllib
 from pathlib import Path
 
-from index.errors import InvalidInput
+from citeqa.index.errors import InvalidInput
 
 DEFAULT_THRESHOLDS = Path(__file__).with_name("thresholds.toml")
 

@@ -23,7 +23,7 @@ import re
 import unicodedata
 from dataclasses import dataclass
 
-from index import lexical
+from citeqa.index import lexical
 
 ENTAIL_SHARE = 0.9
 _MARKERS = re.compile(r"((?:\s*\[\d+\])+)")

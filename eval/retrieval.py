@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from eval.dataset import Evidence, Question
-from index.records import Passage
+from citeqa.eval.dataset import Evidence, Question
+from citeqa.index.records import Passage
 
 
 def holds(passage: Passage, evidence: Evidence) -> bool:
@@ -30,7 +30,7 @@ def first_hit(passages: list[Passage], question: Question) -> int | None:
     return next((p.rank for p in passages if holds_evidence(p, question)), None)
 
 
-def score(search: Callable[[str, int], list[Passage]], questions: list[Question], k: int = 5
+def score(search: Callable[[str, int], list[Passage]], questions: list[Question], k: int
           ) -> RetrievalScores:
     """Scores over the answerable, self-contained questions (follow-ups need their history)."""
     asked = [q for q in questions if not q.unanswerable and q.evidence and not q.history]

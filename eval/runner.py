@@ -9,11 +9,11 @@ from datetime import UTC, datetime
 import numpy as np
 from tqdm import tqdm
 
-from eval.answers import missing_facts, token_f1
-from eval.dataset import Question
-from eval.grounding import grounding
-from eval.retrieval import first_hit, holds
-from eval.systems import System
+from citeqa.eval.answers import missing_facts, token_f1
+from citeqa.eval.dataset import Question
+from citeqa.eval.grounding import grounding
+from citeqa.eval.retrieval import first_hit, holds
+from citeqa.eval.systems import System
 
 HIT_AT = 5  # hit@5 is reported whatever k the answers use
 
@@ -100,7 +100,7 @@ def summarise(records: list[dict]) -> dict:
     }
 
 
-def evaluate(systems: list[System], questions: list[Question], k: int = 5, source: str = "") -> dict:
+def evaluate(systems: list[System], questions: list[Question], k: int, source: str = "") -> dict:
     """The whole report: every system on every question, with per-question records."""
     report = {
         "created": datetime.now(UTC).isoformat(timespec="seconds"),

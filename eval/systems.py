@@ -16,11 +16,11 @@ from dataclasses import dataclass, field
 import httpx
 import numpy as np
 
-from eval.dataset import Question
-from index.embedding import Embedder
-from index.engine import Engine
-from index.records import Passage
-from service.qa import ask
+from citeqa.answer.pipeline import ask
+from citeqa.eval.dataset import Question
+from citeqa.index.embedding import Embedder
+from citeqa.index.engine import Engine
+from citeqa.index.records import Passage
 
 DEPTH = 10  # passages ranked for the retrieval metrics (MRR@10)
 

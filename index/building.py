@@ -12,16 +12,16 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from index import derived, disk
-from index.chunking import chunk_sentences
-from index.embedding import Embedder
-from index.errors import InvalidInput
-from index.loading import Skipped, make_document, read_folder
-from index.manifest import check_model
-from index.records import Document
-from index.sentences import split_sentences
-from index.snapshot import INDEX_DIR, store_at
-from index.store import Prepared, Store, content_hash
+from citeqa.index import derived, disk
+from citeqa.index.chunking import chunk_sentences
+from citeqa.index.embedding import Embedder
+from citeqa.index.errors import InvalidInput
+from citeqa.index.loading import Skipped, make_document, read_folder
+from citeqa.index.manifest import check_model
+from citeqa.index.records import Document
+from citeqa.index.sentences import split_sentences
+from citeqa.index.snapshot import INDEX_DIR, store_at
+from citeqa.index.store import Prepared, Store, content_hash
 
 log = logging.getLogger(__name__)
 
@@ -30,8 +30,8 @@ PIPELINE_VERSION = 1  # bump when cleaning, sentence or chunking rules change: e
 
 @dataclass(frozen=True)
 class ChunkParams:
-    chunk_tokens: int = 254
-    overlap_tokens: int = 64
+    chunk_tokens: int
+    overlap_tokens: int
 
     def __post_init__(self) -> None:
         if self.chunk_tokens < 16:

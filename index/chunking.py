@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from index.records import Chunk, Sentence
-from index.sentences import stable_id
+from citeqa.index.records import Chunk, Sentence
+from citeqa.index.sentences import stable_id
 
 
 def _runs(text: str, sentences: list[Sentence]) -> list[list[Sentence]]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from index.records import Span
+from citeqa.index.records import Span
 
 _FURNITURE = re.compile(
     r"""^(?:

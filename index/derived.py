@@ -13,9 +13,9 @@ from pathlib import Path
 
 import numpy as np
 
-from index import lexical, manifest, vectors
-from index.manifest import Manifest
-from index.store import Store
+from citeqa.index import lexical, manifest, vectors
+from citeqa.index.manifest import Manifest
+from citeqa.index.store import Store
 
 log = logging.getLogger(__name__)
 

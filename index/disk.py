@@ -13,9 +13,9 @@ import shutil
 import sqlite3
 from pathlib import Path
 
-from index import derived
-from index.errors import InsufficientStorage
-from index.snapshot import INDEX_DIR
+from citeqa.index import derived
+from citeqa.index.errors import InsufficientStorage
+from citeqa.index.snapshot import INDEX_DIR
 
 MARGIN = 2_000_000  # bytes: SQLite pages, manifests, temporary files
 

@@ -1,4 +1,5 @@
-"""The sentence-transformers model: loaded once, offline, and used for both chunks and sentences."""
+"""The embedding model: sentence-transformers (torch) for documents, loaded only when documents are
+embedded; questions through ONNX Runtime by default (onnx_backend.py). Offline, from a local folder."""
 
 from __future__ import annotations
 
@@ -8,8 +9,8 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from index import onnx_backend
-from index.errors import InvalidInput
+from citeqa.index import onnx_backend
+from citeqa.index.errors import InvalidInput
 
 DEFAULT_MODEL = "all-MiniLM-L6-v2"
 
@@ -28,7 +29,7 @@ def resolve_model(setting: str | None) -> tuple[str, str]:
 class Embedder:
     """Normalized float32 embeddings from a sentence-transformers model (inner product = cosine)."""
 
-    def __init__(self, model: str | None = None, batch_size: int = 32, device: str = "cpu",
+    def __init__(self, model: str | None, batch_size: int, device: str = "cpu",
                  query_backend: str = "torch", cache_dir: Path | None = None):
         """`query_backend` runs the questions (not the documents) through ONNX Runtime when "onnx" or
         "onnx-int8" (index/onnx_backend.py); the exported model is kept in `cache_dir`."""
@@ -71,6 +72,9 @@ class Embedder:
 
     @property
     def dim(self) -> int:
+        described = onnx_backend.describe(self.model_path)
+        if described is not None and described.mean_pooled:  # read from the folder: no torch needed
+            return described.dim
         model = self.model
         get = getattr(model, "get_embedding_dimension", None) or model.get_sentence_embedding_dimension
         return int(get())
@@ -85,11 +89,13 @@ class Embedder:
 
     def encode_queries(self, texts: list[str]) -> np.ndarray:
         """Questions, through the query backend: a handful of short texts, embedded as one batch. The
-        ONNX model is loaded (and exported, the first time) on first use: indexing never needs it."""
+        ONNX model is loaded (and exported, the first time) on first use: indexing never needs it, and
+        with it answering never loads torch."""
         if self.query_backend == "torch":
             return self.encode(texts)
         if self._queries is None:
-            self._queries = onnx_backend.load(self.model, self.model_path, self.cache_dir, self.query_backend)
+            self._queries = onnx_backend.load(self.model_path, self.cache_dir, self.query_backend,
+                                              lambda: self.model)
         return self._queries.encode(texts)
 
     def encode(self, texts: list[str], progress: bool = False, desc: str = "embedding") -> np.ndarray:

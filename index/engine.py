@@ -15,32 +15,41 @@ from pathlib import Path
 
 import numpy as np
 
-from index import building, disk, snapshot
-from index.building import ChunkParams
-from index.embedding import Embedder
-from index.errors import DocumentNotFound, IndexNotReady, InsufficientStorage
-from index.hybrid import Retriever
-from index.manifest import check_model
-from index.records import Document, Passage
-from index.snapshot import Snapshot
+from citeqa.index import building, disk, snapshot
+from citeqa.index.building import ChunkParams
+from citeqa.index.embedding import Embedder
+from citeqa.index.errors import CiteqaError, DocumentNotFound, IndexFailed, IndexNotReady, InsufficientStorage
+from citeqa.index.hybrid import Retriever
+from citeqa.index.manifest import check_model
+from citeqa.index.records import Document, Passage
+from citeqa.index.snapshot import Snapshot
 
 log = logging.getLogger(__name__)
 
 
 class Engine:
-    def __init__(self, data_dir: Path, embedder: Embedder, params: ChunkParams | None = None,
-                 depth: int = 50, seed_dir: Path | None = None):
+    def __init__(self, data_dir: Path, embedder: Embedder, params: ChunkParams, depth: int,
+                 seed_dir: Path | None = None):
         self.data_dir = Path(data_dir)
         self.seed_dir = seed_dir
         self.embedder = embedder
-        self.params = params or ChunkParams()
+        self.params = params
         self.depth = depth
         self._snapshot: Snapshot | None = None
         self._write_lock = threading.Lock()
+        self.failure: IndexFailed | None = None  # why load() failed: readiness reports it, nothing waits
 
     def load(self) -> Engine:
         """Read the index and warm the model: the slow part, done once at start. A data folder that has
         never held an index is first built from `seed_dir`, when there is one."""
+        try:
+            return self._load()
+        except Exception as exc:
+            reason = exc.message if isinstance(exc, CiteqaError) else f"{type(exc).__name__}: {exc}"
+            self.failure = IndexFailed(f"the index in {self.data_dir} could not be loaded: {reason}")
+            raise
+
+    def _load(self) -> Engine:
         if self.seed_dir is not None and not building.ever_built(self.data_dir):
             log.info("no index in %s yet; building it from %s (/readyz says 503 until it is done)",
                      self.data_dir, self.seed_dir)
@@ -49,8 +58,9 @@ class Engine:
             log.info("indexed %d documents, %d chunks, %d sentences from %s in %.1f s", report.documents,
                      report.chunks, report.sentences, self.seed_dir, report.seconds)
         snap = snapshot.load(self.data_dir, self.embedder.name)
-        self.embedder.load()
-        self.embedder.encode_queries(["warm up"])  # the query model too, so the first question is not slow
+        # Only the query model: the document model (torch) loads on the first write, so a server that
+        # only answers starts in seconds and stays small. Warmed so the first question is not slow.
+        self.embedder.encode_queries(["warm up"])
         recorded = snap.manifest
         check_model(recorded.model, recorded.dim, self.embedder.name, self.embedder.dim, self.data_dir)
         self._install(snap)
@@ -62,6 +72,8 @@ class Engine:
 
     def snapshot(self) -> Snapshot:
         if self._snapshot is None:
+            if self.failure is not None:
+                raise self.failure
             raise IndexNotReady("the index is still loading; try again in a few seconds")
         return self._snapshot
 
@@ -71,7 +83,7 @@ class Engine:
     def retriever(self, mode: str = "hybrid") -> Retriever:
         return Retriever(self.snapshot, self.embed_query, mode=mode, depth=self.depth)
 
-    def search(self, query: str, k: int = 5, doc_ids: list[str] | None = None, mode: str = "hybrid"
+    def search(self, query: str, k: int, doc_ids: list[str] | None = None, mode: str = "hybrid"
                ) -> list[Passage]:
         return self.retriever(mode).search(query, k, doc_ids)
 

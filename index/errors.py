@@ -50,3 +50,17 @@ class PayloadTooLarge(CiteqaError):
 class InsufficientStorage(CiteqaError):
     status = 507
     code = "insufficient_storage"
+
+
+class IndexFailed(CiteqaError):
+    """The index could not be loaded at all: waiting will not help, the operator must act."""
+
+    status = 503
+    code = "index_failed"
+
+
+class InternalError(CiteqaError):
+    """A bug, not bad input: the one code every unexpected failure is reported with."""
+
+    status = 500
+    code = "internal_error"

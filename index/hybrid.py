@@ -10,10 +10,10 @@ from collections.abc import Callable
 
 import numpy as np
 
-from index import lexical, vectors
-from index.errors import InvalidInput
-from index.records import Passage
-from index.snapshot import Snapshot
+from citeqa.index import lexical, vectors
+from citeqa.index.errors import InvalidInput
+from citeqa.index.records import Passage
+from citeqa.index.snapshot import Snapshot
 
 RRF_K = 60  # Cormack, Clarke & Buettcher (2009), "Reciprocal rank fusion outperforms Condorcet..."
 MODES = ("hybrid", "dense", "bm25")
@@ -48,7 +48,7 @@ def dense_ranking(snap: Snapshot, query_vector: np.ndarray, n: int, doc_ids: lis
     """Chunks by cosine similarity: the better of the chunk's own vector and its best sentence's.
 
     Sentence vectors catch the one-line fact that a chunk-level average dilutes; on our question
-    set this lifts dense hit@1 from about 0.45 to 0.7 (see README, Retrieval).
+    set this lifts dense hit@1 from about 0.45 to 0.7 (docs/architecture.md, Retrieval).
     """
     scores, ids = vectors.search(snap.faiss_index, query_vector, n,
                                  _allowed_ids(snap.chunk_ids, snap.doc_rows, doc_ids))
@@ -81,7 +81,7 @@ class Retriever:
     """Hybrid by default; `mode` picks dense-only or BM25-only for comparison."""
 
     def __init__(self, snapshot: Callable[[], Snapshot], embed: Callable[[str], np.ndarray],
-                 mode: str = "hybrid", depth: int = 50):
+                 mode: str = "hybrid", *, depth: int):
         if mode not in MODES:
             raise InvalidInput(f"mode must be one of {', '.join(MODES)}, not {mode!r}")
         if depth < 1:
@@ -91,7 +91,7 @@ class Retriever:
         self.mode = mode
         self.depth = depth
 
-    def search(self, query: str, k: int = 5, doc_ids: list[str] | None = None, *,
+    def search(self, query: str, k: int, doc_ids: list[str] | None = None, *,
                snap: Snapshot | None = None, vector: np.ndarray | None = None) -> list[Passage]:
         """`snap` and `vector` let a caller pin one snapshot and reuse a query embedding it already has."""
         snap = snap or self.snapshot()

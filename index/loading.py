@@ -10,9 +10,9 @@ from pathlib import Path
 
 from bs4 import BeautifulSoup, Comment, NavigableString, Tag
 
-from index.cleaning import find_content
-from index.errors import InvalidInput, UnsupportedDocument
-from index.records import Document
+from citeqa.index.cleaning import find_content
+from citeqa.index.errors import InvalidInput, UnsupportedDocument
+from citeqa.index.records import Document
 
 log = logging.getLogger(__name__)
 

@@ -7,7 +7,7 @@ import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from index.errors import IndexMismatch
+from citeqa.index.errors import IndexMismatch
 
 NAME = "manifest.json"
 

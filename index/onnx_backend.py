@@ -6,20 +6,24 @@ with torch; the vectors agree to 1e-7, so an index built with either backend ser
 (per-tensor quantisation fell to 0.89 on long passages, so it is not offered).
 
 sentence-transformers' own ONNX backend needs `optimum`, whose releases on this registry do not import
-together; the export here uses torch's TorchScript exporter, which needs nothing more.
+together; the export here uses torch's TorchScript exporter, which needs nothing more. Once exported, the
+model runs with onnxruntime and tokenizers alone: `citeqa serve` never imports torch to answer.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import os
 import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from index.errors import InvalidInput
+from citeqa.index.errors import InvalidInput
 
 log = logging.getLogger(__name__)
 BACKENDS = ("torch", "onnx", "onnx-int8")
@@ -74,11 +78,13 @@ def export(model, path: Path, int8: bool) -> Path:
 
 
 class OnnxModel:
-    """Tokenise, run the exported transformer, mean-pool over real tokens, L2-normalise: what the
-    sentence-transformers pipeline of all-MiniLM-L6-v2 does (Transformer, Pooling, Normalize)."""
+    """Tokenise with `tokenizers`, run the exported transformer, mean-pool over real tokens, L2-normalise:
+    what the sentence-transformers pipeline of all-MiniLM-L6-v2 does (Transformer, Pooling, Normalize),
+    with neither torch nor transformers imported, so a server that only answers never loads them."""
 
-    def __init__(self, path: Path, tokenizer, max_tokens: int, threads: int = 2):
+    def __init__(self, path: Path, model_path: str, max_tokens: int, threads: int = 2):
         import onnxruntime as ort
+        from tokenizers import Tokenizer
 
         options = ort.SessionOptions()
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
@@ -87,13 +93,18 @@ class OnnxModel:
         options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1
         self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-        self.tokenizer = tokenizer
-        self.max_tokens = max_tokens
+        # The folder's tokenizer.json is what transformers' fast tokenizer runs; its own truncation and
+        # fixed padding (128) are replaced by the model's limit and padding to the longest text.
+        self.tokenizer = Tokenizer.from_file(str(Path(model_path) / "tokenizer.json"))
+        self.tokenizer.enable_truncation(max_length=max_tokens)
+        pad = self.tokenizer.padding or {}
+        self.tokenizer.enable_padding(pad_id=pad.get("pad_id", 0), pad_token=pad.get("pad_token", "[PAD]"))
 
     def encode(self, texts: list[str]) -> np.ndarray:
-        enc = self.tokenizer(texts, padding=True, truncation=True, max_length=self.max_tokens,
-                             return_tensors="np")
-        feed = {name: enc[name].astype(np.int64) for name in INPUTS}
+        encoded = self.tokenizer.encode_batch(texts)
+        feed = {"input_ids": np.array([e.ids for e in encoded], dtype=np.int64),
+                "attention_mask": np.array([e.attention_mask for e in encoded], dtype=np.int64),
+                "token_type_ids": np.array([e.type_ids for e in encoded], dtype=np.int64)}
         hidden = self.session.run(["last_hidden_state"], feed)[0]
         mask = feed["attention_mask"][..., None].astype(np.float32)
         pooled = (hidden * mask).sum(axis=1) / np.clip(mask.sum(axis=1), 1e-9, None)
@@ -101,21 +112,41 @@ class OnnxModel:
         return (pooled / norms).astype(np.float32)
 
 
-def _mean_pooled(model) -> bool:
-    kinds = [type(m).__name__ for m in model]
-    pooling = model[1] if len(model) > 1 else None
-    mean = (getattr(pooling, "pooling_mode", None) == "mean"  # sentence-transformers 6
-            or getattr(pooling, "pooling_mode_mean_tokens", False))  # and 5
-    return kinds[:2] == ["Transformer", "Pooling"] and bool(mean) and len(kinds) <= 3
+@dataclass(frozen=True)
+class Pipeline:
+    """What a sentence-transformers folder says of itself, read from its JSON files without torch."""
+
+    dim: int
+    max_tokens: int  # the model's input limit, special tokens included
+    mean_pooled: bool  # Transformer, mean Pooling and at most Normalize: what OnnxModel reproduces
 
 
-def load(model, model_path: str, cache_dir: Path, backend: str) -> OnnxModel:
-    """The ONNX model for a loaded SentenceTransformer, exported on first use into `cache_dir`."""
-    if not _mean_pooled(model):
-        raise InvalidInput(f"CITEQA_QUERY_BACKEND={backend} runs mean-pooled models only (Transformer, "
-                           f"Pooling, Normalize), and {Path(model_path).name} is not one; set it to torch")
+def describe(model_path: str) -> Pipeline | None:
+    """The folder's pipeline, or None when its files do not say (a model name, or an unusual layout)."""
+    folder = Path(model_path)
+    try:
+        modules = json.loads((folder / "modules.json").read_text())
+        kinds = [m["type"].rsplit(".", 1)[-1] for m in modules]
+        pooling = json.loads((folder / modules[1]["path"] / "config.json").read_text())
+        limit = json.loads((folder / "sentence_bert_config.json").read_text())["max_seq_length"]
+    except (OSError, ValueError, KeyError, IndexError):
+        return None
+    mean = pooling.get("pooling_mode_mean_tokens") or pooling.get("pooling_mode") == "mean"
+    plain = kinds[:2] == ["Transformer", "Pooling"] and all(k == "Normalize" for k in kinds[2:])
+    return Pipeline(int(pooling["word_embedding_dimension"]), int(limit), bool(mean) and plain)
+
+
+def load(model_path: str, cache_dir: Path, backend: str, sentence_transformer: Callable[[], object]
+         ) -> OnnxModel:
+    """The ONNX model of the folder. Exported on first use into `cache_dir`, which is the one time torch
+    is needed (`sentence_transformer()` loads it); later loads read the export alone."""
+    pipeline = describe(model_path)
+    if pipeline is None or not pipeline.mean_pooled:
+        raise InvalidInput(f"CITEQA_QUERY_BACKEND={backend} runs mean-pooled sentence-transformers folders "
+                           f"only (Transformer, Pooling, Normalize), and {Path(model_path).name} is not one; "
+                           "set it to torch")
     path = model_files(model_path, cache_dir, backend)
     if not path.exists():
         log.warning("exporting %s to ONNX (%s) into %s, once", Path(model_path).name, backend, path.parent)
-        export(model, path, int8=backend == "onnx-int8")
-    return OnnxModel(path, model.tokenizer, int(model.max_seq_length))
+        export(sentence_transformer(), path, int8=backend == "onnx-int8")
+    return OnnxModel(path, model_path, pipeline.max_tokens)

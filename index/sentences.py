@@ -9,8 +9,8 @@ from collections.abc import Callable
 import pysbd
 from langchain_text_splitters import RecursiveCharacterTextSplitter
 
-from index.cleaning import is_call_to_action
-from index.records import Sentence, Span
+from citeqa.index.cleaning import is_call_to_action
+from citeqa.index.records import Sentence, Span
 
 _segmenter = pysbd.Segmenter(language="en", clean=False, char_span=False)
 # pysbd builds about 620 regular expressions from its abbreviation list; `re` caches 512, so every

@@ -14,11 +14,11 @@ from pathlib import Path
 
 import numpy as np
 
-from index import derived, lexical, manifest, vectors
-from index.errors import IndexNotReady
-from index.manifest import Manifest
-from index.records import Chunk
-from index.store import Store, StoredDocument
+from citeqa.index import derived, lexical, manifest, vectors
+from citeqa.index.errors import IndexNotReady
+from citeqa.index.manifest import Manifest
+from citeqa.index.records import Chunk
+from citeqa.index.store import Store, StoredDocument
 
 log = logging.getLogger(__name__)
 

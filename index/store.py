@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from index.records import Chunk, Document, Sentence
+from citeqa.index.records import Chunk, Document, Sentence
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);

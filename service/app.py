@@ -4,54 +4,65 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from contextlib import asynccontextmanager
+from importlib.metadata import version
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
-from service import chat, documents, errors, page, routes
-from service.batching import QueryBatcher
-from service.bodies import BodyLimitMiddleware, JsonBodyMiddleware
-from service.config import Settings
-from service.logs import RequestLogMiddleware
-from service.metrics import Metrics
+from citeqa.service import errors
+from citeqa.service.batching import QueryBatcher
+from citeqa.service.config import Settings
+from citeqa.service.metrics import Metrics
+from citeqa.service.middleware import BodyLimitMiddleware, JsonBodyMiddleware, RequestLogMiddleware
+from citeqa.service.routes import ask, chat, documents, ops, page, search
 
 log = logging.getLogger("citeqa")
 JSON_ROUTES = ("/v1/ask", "/v1/ask/stream", "/v1/chat/completions")
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
+def create_app(settings: Settings | None = None,
+               on_load_failure: Callable[[], None] | None = None) -> FastAPI:
+    """`on_load_failure` is called when the index cannot be loaded (`citeqa serve` stops the server
+    then, so a supervisor sees the exit); /readyz says why meanwhile."""
     settings = settings or Settings()
     engine = settings.engine()
+
+    def loaded(task: asyncio.Task) -> None:
+        if task.cancelled() or task.exception() is None:
+            return
+        log.error("the index could not be loaded: %s", engine.failure.message if engine.failure
+                  else task.exception())
+        if on_load_failure is not None:
+            on_load_failure()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         # Loading runs off the event loop, so /healthz answers (and /readyz says 503) meanwhile.
         task = asyncio.create_task(asyncio.to_thread(engine.load))
-        task.add_done_callback(lambda t: t.exception() and log.error("index did not load: %s", t.exception()))
+        task.add_done_callback(loaded)
         yield
         if not task.done():
             task.cancel()
         await app.state.batcher.close()
 
-    app = FastAPI(title="citeqa", version="0.1.0", lifespan=lifespan,
+    app = FastAPI(title="citeqa", version=version("citeqa"), lifespan=lifespan,
                   description="Answers from your documents, every statement cited at exact offsets.")
-    app.state.settings = settings
-    app.state.engine = engine
-    app.state.metrics = Metrics(engine)
-    metrics = app.state.metrics
+    metrics = Metrics(engine)
 
     def counted(n: int) -> None:
         metrics.embed_batches.inc()
         metrics.embedded.inc(n)
 
+    app.state.settings = settings
+    app.state.engine = engine
+    app.state.metrics = metrics
     app.state.batcher = QueryBatcher(engine.embedder.encode_queries, settings.batch_window_ms,
                                      settings.batch_size, on_batch=counted)
     errors.install(app)
-    app.include_router(routes.router)
-    app.include_router(documents.router)
-    app.include_router(chat.router)
-    app.include_router(page.router)
+    for routes in (ops, search, ask, documents, chat, page):
+        app.include_router(routes.router)
     app.mount("/static", page.files(), name="static")
     app.add_middleware(JsonBodyMiddleware, paths=JSON_ROUTES)
     app.add_middleware(BodyLimitMiddleware, max_bytes=int(settings.max_body_mb * 1_000_000))
@@ -61,5 +72,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                            allow_headers=["Authorization", "Content-Type", "X-Request-ID"],
                            expose_headers=["X-Request-ID"], max_age=600)
     # Outermost: every response, errors included, has an id, an access line and its metrics.
-    app.add_middleware(RequestLogMiddleware, metrics=app.state.metrics)
+    app.add_middleware(RequestLogMiddleware, metrics=metrics)
     return app

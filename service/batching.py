@@ -20,8 +20,8 @@ import numpy as np
 
 
 class QueryBatcher:
-    def __init__(self, encode: Callable[[list[str]], np.ndarray], window_ms: float = 2.0,
-                 max_batch: int = 32, on_batch: Callable[[int], None] | None = None):
+    def __init__(self, encode: Callable[[list[str]], np.ndarray], window_ms: float,
+                 max_batch: int, on_batch: Callable[[int], None] | None = None):
         """`on_batch(n)` is told the size of every batch embedded (the service counts them in /metrics)."""
         if window_ms < 0 or max_batch < 1:
             raise ValueError(f"window_ms must be >= 0 and max_batch >= 1, got {window_ms} and {max_batch}")

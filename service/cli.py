@@ -11,8 +11,8 @@ from typing import Annotated
 import typer
 from pydantic import ValidationError
 
-from index.errors import CiteqaError
-from service.config import Settings
+from citeqa.index.errors import CiteqaError
+from citeqa.service.config import Settings, problems
 
 app = typer.Typer(help="citeqa: answers from your documents, every statement cited.",
                   no_args_is_help=True, pretty_exceptions_enable=False, add_completion=False)
@@ -27,9 +27,18 @@ def _fail(message: str) -> None:
     raise typer.Exit(1)
 
 
-def _settings(data: Path | None = None) -> Settings:
-    settings = Settings()
-    return settings.model_copy(update={"data_dir": data}) if data else settings
+def _settings(**given: tuple[str, object]) -> Settings:
+    """The settings from CITEQA_* and .env with the command line's values on top, validated alike:
+    `given` maps a field to (its option, the value given, or None)."""
+    try:
+        return Settings(**{field: value for field, (_, value) in given.items() if value is not None})
+    except ValidationError as exc:
+        _fail(problems(exc, {field: option for field, (option, _) in given.items()}))
+
+
+def _missing_extra(exc: ImportError, extra: str) -> None:
+    _fail(f"this command needs citeqa[{extra}] ({exc.name or exc} is not installed): "
+          f"pip install 'citeqa[{extra}]'")
 
 
 @index_app.command("build")
@@ -41,10 +50,10 @@ def index_build(
     = False,
 ) -> None:
     """Index a folder: new and changed files are embedded, removed ones dropped, the rest left alone."""
-    from index.building import sync_folder
+    from citeqa.index.building import sync_folder
 
-    settings = _settings(data)
-    folder = docs or settings.docs_dir
+    settings = _settings(data_dir=("--data", data), docs_dir=("--docs", docs))
+    folder = settings.docs_dir
     try:
         report = sync_folder(settings.data_dir, folder, settings.embedder(), settings.chunk_params(),
                              force=force)
@@ -63,10 +72,10 @@ def index_build(
 @index_app.command("stats")
 def index_stats(data: DataOpt = None) -> None:
     """What the index holds and which model built it."""
-    from index import derived
-    from index.snapshot import INDEX_DIR, store_at
+    from citeqa.index import derived
+    from citeqa.index.snapshot import INDEX_DIR, store_at
 
-    settings = _settings(data)
+    settings = _settings(data_dir=("--data", data))
     store = store_at(settings.data_dir)
     if not store.exists():
         where = settings.data_dir
@@ -84,16 +93,16 @@ def index_stats(data: DataOpt = None) -> None:
 @app.command()
 def search(
     question: Annotated[str, typer.Argument(help="What to look for.")],
-    k: Annotated[int, typer.Option("--k", min=1, max=50, help="Passages to show.")] = 5,
+    k: Annotated[int | None, typer.Option("--k", help="Passages to show (default: CITEQA_TOP_K).")] = None,
     data: DataOpt = None,
     mode: Annotated[str, typer.Option(help="hybrid, dense or bm25.")] = "hybrid",
 ) -> None:
     """Show the passages that best match QUESTION."""
     if not question.strip():
         _fail("QUESTION is empty; say what to look for")
-    settings = _settings(data)
+    settings = _settings(data_dir=("--data", data), top_k=("--k", k))
     try:
-        passages = settings.engine().load().search(question, k=k, mode=mode)
+        passages = settings.engine().load().search(question, k=settings.top_k, mode=mode)
     except CiteqaError as exc:
         _fail(exc.message)
     for p in passages:
@@ -105,17 +114,18 @@ def search(
 @app.command()
 def ask(
     question: Annotated[str, typer.Argument(help="The question.")],
-    k: Annotated[int | None, typer.Option("--k", min=1, max=50, help="Passages to retrieve.")] = None,
+    k: Annotated[int | None, typer.Option("--k", help="Passages to retrieve (default: CITEQA_TOP_K).")]
+    = None,
     data: DataOpt = None,
 ) -> None:
     """Answer QUESTION from the documents, with numbered citations."""
-    from service.qa import ask as ask_question
+    from citeqa.answer.pipeline import ask as ask_question
 
     if not question.strip():
         _fail("QUESTION is empty; ask something")
-    settings = _settings(data)
+    settings = _settings(data_dir=("--data", data), top_k=("--k", k))
     reply = ask_question(settings.engine().load(), question.strip(), threshold=settings.abstain_threshold,
-                         top_k=k or settings.top_k)
+                         top_k=settings.top_k)
     typer.echo(reply.answer.answer)
     for c in reply.answer.citations:
         typer.echo(f"[{c.id}] {c.doc_id} {c.start}-{c.end}  {c.title}")
@@ -131,10 +141,10 @@ def calibrate(
     = 0.02,
 ) -> None:
     """Suggest CITEQA_ABSTAIN_THRESHOLD from a question set with answerable and unanswerable questions."""
-    from eval import dataset
-    from eval.calibrate import calibrate as run
+    from citeqa.eval import dataset
+    from citeqa.eval.calibrate import calibrate as run
 
-    settings = _settings(data)
+    settings = _settings(data_dir=("--data", data))
     qs = dataset.load(questions or dataset.DEFAULT_SET)
     result = run(settings.engine().load(), qs, k=settings.top_k, max_false_rate=max_false_rate)
     typer.echo(f"answerable support:   {' '.join(f'{s:.2f}' for s in result.answerable)}")
@@ -152,7 +162,8 @@ def evaluate(
                                             "http://127.0.0.1:8000) instead of this process.")] = None,
     out: Annotated[Path, typer.Option("--out", help="Folder for report.json, report.md and plots.")]
     = Path("var/eval"),
-    k: Annotated[int, typer.Option("--k", min=1, max=50, help="Passages each answer reads.")] = 5,
+    k: Annotated[int | None, typer.Option("--k", help="Passages each answer reads (default: "
+                                          "CITEQA_TOP_K).")] = None,
     docs: Annotated[Path | None, typer.Option("--docs", help="Folder to index for an in-process run "
                                               "(default: CITEQA_DOCS_DIR, seeds/).")] = None,
     data: Annotated[Path | None, typer.Option("--data", help="Evaluate this existing index instead of "
@@ -164,9 +175,12 @@ def evaluate(
     """Score answers on a question set: retrieval, facts, grounding, abstention, latency; with baselines."""
     import tempfile
 
-    from eval import dataset, gate, report, runner, systems
-
-    settings = _settings(data)
+    try:
+        from citeqa.eval import dataset, gate, report, runner, systems
+    except ImportError as exc:
+        _missing_extra(exc, "eval")
+    settings = _settings(data_dir=("--data", data), docs_dir=("--docs", docs), top_k=("--k", k))
+    k = settings.top_k
     qs = dataset.load(questions or dataset.DEFAULT_SET)
     thresholds = gate.load(check) if check else None
     with tempfile.TemporaryDirectory(prefix="citeqa-eval-") as tmp:
@@ -177,11 +191,10 @@ def evaluate(
             if data:
                 engine = settings.engine().load()
             else:
-                from index.building import sync_folder
+                from citeqa.index.building import sync_folder
 
-                scratch = settings.model_copy(update={"data_dir": Path(tmp)})
-                sync_folder(scratch.data_dir, docs or settings.docs_dir, scratch.embedder(),
-                            scratch.chunk_params())
+                scratch = _scratch(settings, Path(tmp))
+                sync_folder(scratch.data_dir, settings.docs_dir, scratch.embedder(), scratch.chunk_params())
                 engine = scratch.engine().load()
             main_system = systems.local(engine, settings.abstain_threshold)
             documents = {d: (doc.title, doc.text) for d, doc in engine.snapshot().documents.items()}
@@ -220,12 +233,19 @@ def _fetch_documents(url: str) -> dict[str, tuple[str, str]]:
         _fail(f"--url: cannot read documents from {url} ({exc}); is `citeqa serve` running there?")
 
 
+def _scratch(settings: Settings, folder: Path) -> Settings:
+    """The settings for a throwaway index in `folder`, keeping the query model exported once where the
+    settings keep it."""
+    return settings.model_copy(update={"data_dir": folder,
+                                       "model_cache": settings.model_cache or settings.data_dir / "models"})
+
+
 def _scratch_engine(settings: Settings, folder: Path, documents: dict[str, tuple[str, str]]):
     """An index of `documents` in `folder`, for the baselines of a run against a server."""
-    from index.building import put_documents
-    from index.loading import make_document
+    from citeqa.index.building import put_documents
+    from citeqa.index.loading import make_document
 
-    scratch = settings.model_copy(update={"data_dir": folder})
+    scratch = _scratch(settings, folder)
     docs = [make_document(text, doc_id, title) for doc_id, (title, text) in documents.items()]
     put_documents(folder, docs, scratch.embedder(), scratch.chunk_params(), progress=True)
     return scratch.engine().load()
@@ -244,11 +264,18 @@ def bench(
     """Measure latency, throughput, ingestion and scale on this machine; write the figures and report."""
     if not docs.is_dir():
         _fail(f"--docs: {docs} is not a folder of documents")
-    from bench import report as bench_report
-    from bench.run import run
-
     try:
-        result = run(quick=quick, name=name, docs=docs)
+        from citeqa.bench import report as bench_report
+        from citeqa.bench.run import Setup, run
+        from citeqa.eval import dataset
+    except ImportError as exc:
+        _missing_extra(exc, "eval")
+    settings = _settings()
+    setup = Setup(settings.embedder(), settings.chunk_params(), settings.search_depth, settings.top_k,
+                  settings.abstain_threshold, settings.batch_window_ms)
+    questions = [q.question for q in dataset.load(dataset.DEFAULT_SET)]
+    try:
+        result = run(setup, questions, docs, quick=quick, name=name)
     except RuntimeError as exc:
         _fail(str(exc))
     saved = bench_report.write(result, out, report)
@@ -269,19 +296,30 @@ def serve(
     """Run the HTTP API."""
     import uvicorn
 
-    from service import logs
-    from service.app import create_app
+    from citeqa.service import logs
+    from citeqa.service.app import create_app
 
-    settings = _settings(data)
-    given = {"host": host, "port": port, "seed_dir": seed}
-    settings = settings.model_copy(update={k: v for k, v in given.items() if v})
+    settings = _settings(data_dir=("--data", data), host=("--host", host), port=("--port", port),
+                         seed_dir=("--seed", seed))
     import faiss
 
     # One FAISS thread: a single query is sub-millisecond, while an OpenMP team competing with the
     # request threads for two cores made flat searches take 8-24 ms (bench/scale.py).
     faiss.omp_set_num_threads(1)
-    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, access_log=False,
-                log_config=logs.config(settings.log_level, settings.log_format))
+    server: uvicorn.Server | None = None
+
+    def stop() -> None:  # the index cannot load: exit rather than answer 503 forever
+        server.should_exit = True
+
+    app_ = create_app(settings, on_load_failure=stop)
+    server = uvicorn.Server(uvicorn.Config(app_, host=settings.host, port=settings.port, access_log=False,
+                                           log_config=logs.config(settings.log_level, settings.log_format)))
+    server.run()
+    failure = app_.state.engine.failure
+    if failure is not None:
+        _fail(f"{failure.message}; fix it, then start citeqa serve again")
+    if not server.started:  # uvicorn could not bind the address; it has said why
+        raise typer.Exit(1)
 
 
 def main() -> None:
@@ -295,7 +333,5 @@ def main() -> None:
         typer.echo(f"error: {exc}", err=True)
         sys.exit(1)
     except ValidationError as exc:  # a CITEQA_* variable (or .env line) with a value it cannot take
-        problems = [f"CITEQA_{str(e['loc'][0]).upper() if e['loc'] else 'settings'}: {e['msg']}, "
-                    f"not {e.get('input')!r}" for e in exc.errors()]
-        typer.echo(f"error: {'; '.join(problems)}", err=True)
+        typer.echo(f"error: {problems(exc)}", err=True)
         sys.exit(1)

@@ -1,18 +1,25 @@
-"""All settings in one place, read from CITEQA_* environment variables (or a .env file) at the edge."""
+"""All settings in one place, read from CITEQA_* environment variables (or a .env file) at the edge.
+
+Every default of citeqa lives here: index and answer code take plain arguments, and the CLI and the app
+build them from these fields. docs/settings.md is generated from the descriptions (`make docs`).
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Literal, get_args, get_origin
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from index.onnx_backend import BACKENDS
+from citeqa.index.onnx_backend import BACKENDS
+
+ENV_PREFIX = "CITEQA_"
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="CITEQA_", env_file=".env", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, env_file=".env", extra="ignore",
+                                      validate_default=True)
 
     data_dir: Path = Field(Path("var"), description="Where the SQLite database and index files live.")
     docs_dir: Path = Field(Path("seeds"), description="Folder `citeqa index build` reads by default.")
@@ -27,7 +34,9 @@ class Settings(BaseSettings):
     query_backend: Literal[BACKENDS] = Field(
         "onnx", description="What embeds the questions: torch (sentence-transformers), onnx (ONNX Runtime, "
         "the same vectors about 3x faster) or onnx-int8 (faster still, cosine >= 0.99 to torch). Documents "
-        "are always embedded by sentence-transformers. The ONNX model is exported once into DATA_DIR/models.")
+        "are always embedded by sentence-transformers. The ONNX model is exported once into MODEL_CACHE.")
+    model_cache: Path | None = Field(None, description="Where exported query models are kept; empty means "
+                                     "DATA_DIR/models. Data folders that share one export it once.")
     chunk_tokens: int = Field(254, ge=16, le=510, description="Most model tokens in one chunk; "
                               "254 fills MiniLM's 256-token window less its two special tokens.")
     overlap_tokens: int = Field(64, ge=0, description="Tokens of whole sentences repeated between chunks.")
@@ -41,7 +50,7 @@ class Settings(BaseSettings):
     top_k: int = Field(5, ge=1, le=50, description="Passages retrieved when a request does not say.")
     abstain_threshold: float = Field(
         0.42, description="Best-sentence support under which /v1/ask abstains; `citeqa calibrate` "
-        "suggests one from a question set (README, Abstention).")
+        "suggests one from a question set (docs/answering.md).")
     api_key: SecretStr | None = Field(None, description="When set, adding and deleting documents needs "
                                       "`Authorization: Bearer <key>`.")
     auth_reads: bool = Field(False, description="With an API key set, require it on reading routes too.")
@@ -62,19 +71,63 @@ class Settings(BaseSettings):
         return value
 
     def embedder(self):
-        from index.embedding import Embedder
+        from citeqa.index.embedding import Embedder
 
         return Embedder(self.embed_model, batch_size=self.batch_size, query_backend=self.query_backend,
-                        cache_dir=self.data_dir / "models")
+                        cache_dir=self.model_cache or self.data_dir / "models")
 
     def chunk_params(self):
-        from index.building import ChunkParams
+        from citeqa.index.building import ChunkParams
 
         return ChunkParams(self.chunk_tokens, self.overlap_tokens)
 
     def engine(self):
         """The index as these settings describe it (not loaded yet: call `.load()`)."""
-        from index.engine import Engine
+        from citeqa.index.engine import Engine
 
         return Engine(self.data_dir, self.embedder(), self.chunk_params(), depth=self.search_depth,
                       seed_dir=self.seed_dir)
+
+
+def problems(exc: ValidationError, options: dict[str, str] | None = None) -> str:
+    """One line naming each bad value by where it came from: a command-line option (`options` maps a
+    field to it) or its CITEQA_* variable."""
+    out = []
+    for e in exc.errors():
+        field = str(e["loc"][0]) if e["loc"] else ""
+        where = (options or {}).get(field) or (ENV_PREFIX + field.upper() if field else "settings")
+        out.append(f"{where}: {e['msg']}, not {e.get('input')!r}")
+    return "; ".join(out)
+
+
+def _kind(annotation) -> str:
+    """A field's type in words: `one of a, b` for a Literal, `path (optional)` for `Path | None`."""
+    args = [a for a in get_args(annotation) if a is not type(None)]
+    if get_origin(annotation) is Literal:
+        return "one of " + ", ".join(f"`{a}`" for a in args)
+    if len(args) == 1 and type(None) in get_args(annotation):
+        return _kind(args[0]) + " (optional)"
+    if get_origin(annotation) is list:
+        return "comma-separated list"
+    return {Path: "path", SecretStr: "secret", str: "text", int: "integer", float: "number",
+            bool: "boolean"}[annotation]
+
+
+def reference() -> str:
+    """docs/settings.md: every setting with its variable, type, default and description."""
+    lines = ["# Settings", "", "Generated from `service/config.py` by `make docs`; do not edit by hand. "
+             "Each is read from its environment variable, or from a `.env` file in the working folder.", "",
+             "| variable | type | default | what it does |", "|---|---|---|---|"]
+    for name, field in Settings.model_fields.items():
+        kind = _kind(field.annotation)
+        default = "" if field.default is None else str(field.default)
+        if isinstance(field.default, list):
+            default = ",".join(field.default)
+        text = " ".join((field.description or "").split()).replace("|", "\\|")
+        lines.append(f"| `{ENV_PREFIX}{name.upper()}` | {kind} | {'`' + default + '`' if default else '-'} "
+                     f"| {text} |")
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    print(reference(), end="")

@@ -1,4 +1,5 @@
-"""One error shape for every failure: {"error": {"code", "message"}}, with the status that fits."""
+"""One error shape for every failure, `{"error": {"code", "message"}}`: the code and the status come from
+the exception class (citeqa.index.errors), and this module is the one place that renders them."""
 
 from __future__ import annotations
 
@@ -9,43 +10,74 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
-from index.errors import CiteqaError
+from citeqa.index.errors import CiteqaError, InvalidInput, PayloadTooLarge, Unauthorized
 
 
-def error_response(status: int, code: str, message: str) -> JSONResponse:
-    return JSONResponse({"error": {"code": code, "message": message}}, status_code=status)
+class RouteNotFound(CiteqaError):
+    status = 404
+    code = "not_found"
 
 
-async def send_error(send, status: int, code: str, message: str) -> None:
-    """The same error body from pure ASGI middleware, where there is no Response to return."""
-    body = json.dumps({"error": {"code": code, "message": message}}).encode()
+class MethodNotAllowed(CiteqaError):
+    status = 405
+    code = "method_not_allowed"
+
+
+class HttpError(CiteqaError):
+    """Any other status Starlette raises itself."""
+
+    code = "http_error"
+
+    def __init__(self, status: int, message: str):
+        super().__init__(message)
+        self.status = status
+
+
+_BY_STATUS = {404: RouteNotFound, 405: MethodNotAllowed, 413: PayloadTooLarge, 401: Unauthorized}
+_LOCATIONS = ("body", "query", "path", "header", "form")
+
+
+def error_body(exc: CiteqaError) -> dict:
+    return {"error": {"code": exc.code, "message": exc.message}}
+
+
+def error_response(exc: CiteqaError) -> JSONResponse:
+    return JSONResponse(error_body(exc), status_code=exc.status)
+
+
+async def send_error(send, exc: CiteqaError) -> None:
+    """The same error from pure ASGI middleware, where there is no Response to return."""
+    body = json.dumps(error_body(exc)).encode()
     headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
-    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.start", "status": exc.status, "headers": headers})
     await send({"type": "http.response.body", "body": body})
 
 
-def _field(loc: tuple) -> str:
-    parts = [str(p) for p in loc if p not in ("body", "query", "path")]
-    return ".".join(parts) or "body"
+def invalid_input(errors: list[dict], rename: dict[str, str] | None = None) -> InvalidInput:
+    """The first of pydantic's validation errors as `InvalidInput("field: what is wrong")`, for FastAPI's
+    request validation and for bodies validated by hand alike. `rename` maps a top-level field to what the
+    client calls it (the chat route's `question` is `messages.N.content`)."""
+    first = errors[0] if errors else {"loc": (), "msg": "invalid request"}
+    if first.get("type") == "json_invalid":
+        reason = first.get("ctx", {}).get("error", "")
+        return InvalidInput(f"body: not valid JSON ({reason})".replace(" ()", ""))
+    field = ".".join(str(p) for p in first.get("loc", ()) if p not in _LOCATIONS) or "body"
+    field = (rename or {}).get(field.split(".")[0], field)
+    return InvalidInput(f"{field}: {first.get('msg', 'invalid value')}")
 
 
 def install(app: FastAPI) -> None:
     @app.exception_handler(CiteqaError)
     async def domain_error(_: Request, exc: CiteqaError) -> JSONResponse:
-        return error_response(exc.status, exc.code, exc.message)
+        return error_response(exc)
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
-        first = exc.errors()[0] if exc.errors() else {"loc": (), "msg": "invalid request"}
-        if first.get("type") == "json_invalid":
-            reason = first.get("ctx", {}).get("error", "")
-            return error_response(422, "invalid_input", f"body: not valid JSON ({reason})".replace(" ()", ""))
-        where = _field(tuple(first.get("loc", ())))
-        return error_response(422, "invalid_input", f"{where}: {first.get('msg', 'invalid value')}")
+        return error_response(invalid_input(list(exc.errors())))
 
     @app.exception_handler(HTTPException)
     async def http_error(_: Request, exc: HTTPException) -> JSONResponse:
         if exc.status_code == 400:  # FastAPI's "error parsing the body": bytes that are not JSON at all
-            return error_response(422, "invalid_input", f"body: not valid JSON ({exc.detail})")
-        codes = {404: "not_found", 405: "method_not_allowed", 413: "too_large", 401: "unauthorized"}
-        return error_response(exc.status_code, codes.get(exc.status_code, "http_error"), str(exc.detail))
+            return error_response(InvalidInput(f"body: not valid JSON ({exc.detail})"))
+        kind = _BY_STATUS.get(exc.status_code)
+        return error_response(kind(str(exc.detail)) if kind else HttpError(exc.status_code, str(exc.detail)))

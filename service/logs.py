@@ -9,18 +9,9 @@ people's questions.
 from __future__ import annotations
 
 import logging
-import re
-import time
-import uuid
 from contextvars import ContextVar
 
-from service.errors import send_error
-from service.metrics import Metrics
-
 request_id: ContextVar[str | None] = ContextVar("request_id", default=None)
-_GIVEN_ID = re.compile(rb"[A-Za-z0-9._:-]{1,128}")
-access = logging.getLogger("citeqa.access")
-log = logging.getLogger("citeqa")
 
 
 class RequestIdFilter(logging.Filter):
@@ -30,7 +21,7 @@ class RequestIdFilter(logging.Filter):
         return True
 
 
-def config(level: str = "INFO", fmt: str = "json") -> dict:
+def config(level: str, fmt: str) -> dict:
     """A logging.dictConfig for the service and uvicorn (passed to uvicorn as its log_config)."""
     formatter = ({"()": "pythonjsonlogger.json.JsonFormatter", "timestamp": "time",
                   "fmt": "{levelname}{name}{message}", "style": "{",
@@ -54,51 +45,3 @@ def config(level: str = "INFO", fmt: str = "json") -> dict:
             **{name: quiet for name in ("sentence_transformers", "httpx", "faiss", "multipart")},
         },
     }
-
-
-class RequestLogMiddleware:
-    """Pure ASGI, outermost: gives each request its id, returns it as X-Request-ID, logs one access line
-    and counts the request in the metrics: one wrapper, one clock, per request."""
-
-    def __init__(self, app, metrics: Metrics):
-        self.app = app
-        self.metrics = metrics
-
-    async def __call__(self, scope, receive, send):
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        given = next((v for k, v in scope["headers"] if k == b"x-request-id"), b"")
-        rid = given.decode() if _GIVEN_ID.fullmatch(given) else uuid.uuid4().hex
-        token = request_id.set(rid)
-        began = time.perf_counter()
-        status = 0
-
-        async def tagged(message):
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-                message = {**message, "headers": [*message.get("headers", []),
-                                                  (b"x-request-id", rid.encode())]}
-            await send(message)
-
-        try:
-            await self.app(scope, receive, tagged)
-        except Exception:
-            # A bug, not bad input: log it with its traceback, and answer in the one error shape
-            # (unless the response had already begun, when all that is left is to cut it short).
-            log.exception("unhandled error on %s %s", scope["method"], scope["path"])
-            if status:
-                raise
-            status = 500
-            await send_error(tagged, 500, "internal_error", f"the server failed on this request; "
-                             f"report request id {rid} to its operator")
-        finally:
-            seconds = time.perf_counter() - began
-            status = status or 500  # ended before any response began (cancelled): it got none
-            route = getattr(scope.get("route"), "path", None)
-            self.metrics.observe(route, scope["method"], status, seconds)
-            access.info("%s %s %d", scope["method"], scope["path"], status, extra={
-                "method": scope["method"], "path": scope["path"], "route": route, "status": status,
-                "ms": round(seconds * 1000, 2), "client": (scope.get("client") or ("-",))[0]})
-            request_id.reset(token)

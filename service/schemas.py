@@ -6,9 +6,9 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from index.loading import DOC_ID_PATTERN
-from index.records import Passage
-from service.answer import Citation
+from citeqa.answer.compose import Citation
+from citeqa.index.loading import DOC_ID_PATTERN
+from citeqa.index.records import Passage
 
 MAX_QUESTION = 2000
 MAX_HISTORY = 20
@@ -107,6 +107,10 @@ class ErrorDetail(BaseModel):
 
 class ErrorBody(BaseModel):
     error: ErrorDetail
+
+
+# The failures every API route can answer with, for the OpenAPI document.
+ERROR_RESPONSES = {code: {"model": ErrorBody} for code in (401, 413, 422, 503)}
 
 
 class ContentPart(BaseModel):

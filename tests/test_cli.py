@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT, SEEDS
+from tests.support import ROOT, SEEDS
 
 CITEQA = str(Path(sys.executable).with_name("citeqa"))
 

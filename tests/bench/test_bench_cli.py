@@ -5,7 +5,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.conftest import ROOT
+from tests.support import ROOT
 
 
 def test_the_quick_benchmark_measures_every_target_and_writes_the_report(tmp_path):

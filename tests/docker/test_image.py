@@ -23,8 +23,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from bench.serving import free_port
-from tests.conftest import ROOT
+from citeqa.bench.serving import free_port
+from tests.support import ROOT
 
 pytestmark = [pytest.mark.slow, pytest.mark.docker]
 

@@ -2,8 +2,8 @@
 
 import pytest
 
-from eval.answers import missing_facts, states_facts, token_f1
-from eval.dataset import Question
+from citeqa.eval.answers import missing_facts, states_facts, token_f1
+from citeqa.eval.dataset import Question
 
 Q = Question(id="x", question="?", answer="Kyiv controls one-third of Donbas.",
              facts=[["one-third", "one third"], ["Donbas"]])

@@ -2,8 +2,8 @@
 
 from collections import Counter
 
-from eval import dataset
-from tests.conftest import SEEDS
+from citeqa.eval import dataset
+from tests.support import SEEDS
 
 
 def test_ids_are_unique_and_quotes_are_exact_substrings():

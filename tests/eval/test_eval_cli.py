@@ -4,10 +4,10 @@ import json
 
 import pytest
 
-from eval import dataset
-from eval.gate import check, load
-from index.errors import InvalidInput
-from tests.service.conftest import Server
+from citeqa.eval import dataset
+from citeqa.eval.gate import check, load
+from citeqa.index.errors import InvalidInput
+from tests.support.servers import Server
 from tests.test_cli import run
 
 LATENCY = ("latency_p50_ms", "latency_p95_ms")

@@ -1,6 +1,6 @@
 """Grounding scores: statements and their markers, support, and ALCE citation recall and precision."""
 
-from eval.grounding import Statement, grounding, statements, supports
+from citeqa.eval.grounding import Statement, grounding, statements, supports
 
 QUOTE = "Kyiv still controls one-third of Donbas, and Pokrovsk’s fall will pave the way for more."
 

@@ -4,13 +4,13 @@ import shutil
 
 import pytest
 
-from index import manifest
-from index.building import ChunkParams, delete_document, put_document, sync_folder
-from index.embedding import Embedder
-from index.errors import IndexMismatch
-from index.loading import make_document
-from index.snapshot import INDEX_DIR, load, store_at
-from tests.conftest import SEEDS
+from citeqa.index import manifest
+from citeqa.index.building import delete_document, put_document, sync_folder
+from citeqa.index.embedding import Embedder
+from citeqa.index.errors import IndexMismatch
+from citeqa.index.loading import make_document
+from citeqa.index.snapshot import INDEX_DIR, load, store_at
+from tests.support import SEEDS, chunk_params, new_embedder
 
 
 class CountingEmbedder(Embedder):
@@ -35,43 +35,43 @@ def docs(tmp_path):
 
 def test_unchanged_rebuild_embeds_nothing_and_never_loads_the_model(tmp_path, docs, embedder):
     data = tmp_path / "data"
-    sync_folder(data, docs, embedder, ChunkParams(), progress=False)
-    cold = Embedder()  # not loaded: a rebuild that needs no embedding must not pay for loading it
-    report = sync_folder(data, docs, cold, ChunkParams(), progress=False)
+    sync_folder(data, docs, embedder, chunk_params(), progress=False)
+    cold = new_embedder()  # not loaded: a rebuild that needs no embedding must not pay for loading it
+    report = sync_folder(data, docs, cold, chunk_params(), progress=False)
     assert report.embedded == 0 and report.unchanged == 5 and cold._model is None
     assert report.seconds < 5  # generous: it measures ~0.1 s; the benchmark gives real figures
 
 
 def test_add_replace_delete_touch_only_that_document(tmp_path, docs, embedder):
     data = tmp_path / "data"
-    sync_folder(data, docs, embedder, ChunkParams(), progress=False)
+    sync_folder(data, docs, embedder, chunk_params(), progress=False)
     before = store_at(data).rows("chunks")[0]
     counting = CountingEmbedder(embedder)
 
     otters = "Otter census\nLake Vrana holds forty otters. They eat fish."
     (docs / "new.txt").write_text(otters, encoding="utf-8")
-    report = sync_folder(data, docs, counting, ChunkParams(), progress=False)
+    report = sync_folder(data, docs, counting, chunk_params(), progress=False)
     assert report.added == ["new"] and report.unchanged == 5
     assert all("otter" in t.lower() or "fish" in t.lower() for t in counting.texts)
 
     counting.texts.clear()
     (docs / "new.txt").write_text("Otter census\nLake Vrana holds fifty otters now.", encoding="utf-8")
-    report = sync_folder(data, docs, counting, ChunkParams(), progress=False)
+    report = sync_folder(data, docs, counting, chunk_params(), progress=False)
     assert report.updated == ["new"] and all("fifty" in t or "census" in t for t in counting.texts)
 
     counting.texts.clear()
     (docs / "new.txt").unlink()
-    report = sync_folder(data, docs, counting, ChunkParams(), progress=False)
+    report = sync_folder(data, docs, counting, chunk_params(), progress=False)
     assert report.removed == ["new"] and counting.texts == []
     assert store_at(data).rows("chunks")[0] == before  # the seeds' chunks never changed
 
 
 def test_api_documents_survive_a_folder_rebuild_and_can_be_deleted(tmp_path, docs, embedder):
     data = tmp_path / "data"
-    sync_folder(data, docs, embedder, ChunkParams(), progress=False)
+    sync_folder(data, docs, embedder, chunk_params(), progress=False)
     put_document(data, make_document("Otter census\nLake Vrana holds forty otters.", "otters"), embedder,
-                 ChunkParams())
-    sync_folder(data, docs, embedder, ChunkParams(), progress=False)
+                 chunk_params())
+    sync_folder(data, docs, embedder, chunk_params(), progress=False)
     assert "otters" in load(data, embedder.name).documents
     assert delete_document(data, "otters")
     assert "otters" not in load(data, embedder.name).documents

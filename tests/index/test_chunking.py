@@ -1,8 +1,8 @@
 """Every chunk and sentence of the seeds is an exact, in-limit, stably named slice of its document."""
 
-from index.building import ChunkParams, sync_folder
-from index.snapshot import store_at
-from tests.conftest import SEEDS
+from citeqa.index.building import sync_folder
+from citeqa.index.snapshot import store_at
+from tests.support import SEEDS, chunk_params
 
 
 def _rows(data_dir, table):
@@ -48,6 +48,6 @@ def test_chunks_break_between_sentences_and_overlap(engine):
 
 
 def test_ids_are_equal_across_two_builds(tmp_path, embedder, seeds_data):
-    sync_folder(tmp_path, SEEDS, embedder, ChunkParams(), progress=False)
+    sync_folder(tmp_path, SEEDS, embedder, chunk_params(), progress=False)
     for table in ("chunks", "sentences"):
         assert _rows(tmp_path, table) == _rows(seeds_data, table)

@@ -2,9 +2,9 @@
 
 import pytest
 
-from index.cleaning import classify_lines, find_content, is_call_to_action
-from index.loading import parse
-from tests.conftest import SEEDS
+from citeqa.index.cleaning import classify_lines, find_content, is_call_to_action
+from citeqa.index.loading import parse
+from tests.support import SEEDS
 
 DEBRIS = [
     "STORY CONTINUES BELOW THIS AD", "Share this Post", "Leave a Reply", "Source link", "End of Article",

@@ -26,14 +26,14 @@ from pathlib import Path
 
 import pytest
 
-from index import derived, manifest, snapshot
-from index.building import ChunkParams, sync_folder
-from index.chunking import chunk_sentences
-from index.embedding import Embedder
-from index.engine import Engine
-from index.loading import make_document
-from index.sentences import split_sentences
-from index.snapshot import INDEX_DIR, store_at
+from citeqa.index import derived, manifest, snapshot
+from citeqa.index.building import sync_folder
+from citeqa.index.chunking import chunk_sentences
+from citeqa.index.embedding import Embedder
+from citeqa.index.loading import make_document
+from citeqa.index.sentences import split_sentences
+from citeqa.index.snapshot import INDEX_DIR, store_at
+from tests.support import chunk_params, new_engine
 
 MODEL = "all-MiniLM-L6-v2"
 BIN = Path(sys.executable).parent
@@ -186,7 +186,7 @@ def check_index(data: Path, embedder: Embedder, states: dict[str, State]) -> str
     for table in ("chunks", "sentences"):
         assert derived.faiss_path(data / INDEX_DIR, snap.manifest.generation, table).exists()
 
-    passages = Engine(data, embedder).load().search("river boats", k=3)  # hybrid: FAISS and BM25
+    passages = new_engine(data, embedder).load().search("river boats", k=3)  # hybrid: FAISS and BM25
     assert len(passages) == 3
     for p in passages:
         assert p.doc_id in now.docs
@@ -285,7 +285,7 @@ def test_build_killed_at_any_moment_leaves_old_or_new_index(corpus, module_embed
         outcomes.append((label, round(at, 2), "killed" if died else "had finished", outcome))
 
         # A normal build afterwards reaches the new state, redoing exactly what the kill lost.
-        report = sync_folder(data, corpus.new_docs, module_embedder, ChunkParams(), progress=False)
+        report = sync_folder(data, corpus.new_docs, module_embedder, chunk_params(), progress=False)
         assert report.embedded == (embedded if outcome == "old" else 0), outcomes
         assert check_index(data, module_embedder, states) == "new"
 
@@ -305,17 +305,17 @@ PUT_SCRIPT = """
 import sys
 from pathlib import Path
 
-from index.building import ChunkParams, put_document
-from index.embedding import Embedder
-from index.loading import make_document
+from citeqa.index.building import put_document
+from citeqa.index.loading import make_document
+from tests.support import chunk_params, new_embedder
 
 data, source = Path(sys.argv[1]), Path(sys.argv[2])
-embedder = Embedder().load()
+embedder = new_embedder().load()
 embedder.encode(["warm up"])
 doc = make_document(source.read_text(encoding="utf-8"), "extra_doc")
 print("ready", file=sys.stderr, flush=True)
 sys.stdin.readline()
-put_document(data, doc, embedder, ChunkParams())
+put_document(data, doc, embedder, chunk_params())
 """
 
 
@@ -327,9 +327,9 @@ def test_put_document_killed_midway_stores_all_of_it_or_nothing(corpus, module_e
     # The new state, worked out without the model's vectors: what put_document will store.
     doc = make_document(text, "extra_doc")
     count = module_embedder.count_tokens
-    sents = split_sentences(doc.doc_id, doc.text, doc.content, count, ChunkParams().chunk_tokens)
-    chunks = chunk_sentences(doc.doc_id, doc.title, doc.text, sents, count, ChunkParams().chunk_tokens,
-                             ChunkParams().overlap_tokens)
+    sents = split_sentences(doc.doc_id, doc.text, doc.content, count, chunk_params().chunk_tokens)
+    chunks = chunk_sentences(doc.doc_id, doc.title, doc.text, sents, count, chunk_params().chunk_tokens,
+                             chunk_params().overlap_tokens)
     old = corpus.old
     with_extra = {**old.docs, "extra_doc": text}
     new_counts = {"documents": old.counts["documents"] + 1, "chunks": old.counts["chunks"] + len(chunks),

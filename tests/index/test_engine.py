@@ -1,18 +1,17 @@
 """The engine keeps the cyclic garbage collector off the request path, and still lets old snapshots go."""
-
 import gc
 import shutil
 import weakref
 
-from index.engine import Engine
-from index.loading import make_document
+from citeqa.index.loading import make_document
+from tests.support import new_engine
 
 
 def test_the_loaded_index_is_frozen_out_of_full_collections_and_replaced_snapshots_are_freed(
         seeds_data, embedder, tmp_path):
     data = tmp_path / "data"
     shutil.copytree(seeds_data, data)
-    engine = Engine(data, embedder).load()
+    engine = new_engine(data, embedder).load()
     # A full collection walks every tracked object that is not frozen. Walking the libraries, the model
     # and the index held the GIL for ~300 ms under load; after loading, all but a few are frozen.
     assert len(gc.get_objects()) < gc.get_freeze_count() / 10

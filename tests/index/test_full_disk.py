@@ -9,13 +9,12 @@ import shutil
 
 import pytest
 
-from index import derived, disk, manifest
-from index.building import ChunkParams, sync_folder
-from index.engine import Engine
-from index.errors import InsufficientStorage
-from index.loading import make_document
-from index.snapshot import INDEX_DIR, store_at
-from tests.conftest import SEEDS, fill
+from citeqa.index import derived, disk, manifest
+from citeqa.index.building import sync_folder
+from citeqa.index.errors import InsufficientStorage
+from citeqa.index.loading import make_document
+from citeqa.index.snapshot import INDEX_DIR, store_at
+from tests.support import SEEDS, chunk_params, fill, new_engine
 
 
 def mill(n: int) -> str:
@@ -27,8 +26,8 @@ def mill(n: int) -> str:
 @pytest.mark.parametrize("room", [150_000, 400_000, 700_000])
 def test_a_change_that_fills_the_disk_rolls_back_whole(small_disk, embedder, monkeypatch, room):
     data = small_disk / "data"
-    sync_folder(data, SEEDS, embedder, ChunkParams(), progress=False)
-    engine = Engine(data, embedder).load()
+    sync_folder(data, SEEDS, embedder, chunk_params(), progress=False)
+    engine = new_engine(data, embedder).load()
     before = {d.doc_id: d.text for d in store_at(data).documents()}
     monkeypatch.setattr(disk, "ensure_room", lambda *_: None)
     fill(small_disk, leave=room)
@@ -47,6 +46,6 @@ def test_a_change_that_fills_the_disk_rolls_back_whole(small_disk, embedder, mon
     assert engine.search("Pokrovsk", k=1)[0].doc_id.startswith("00")
 
     (small_disk / "ballast").unlink()
-    reopened = Engine(data, embedder).load()
+    reopened = new_engine(data, embedder).load()
     assert reopened.snapshot().counts() == engine.snapshot().counts()
     assert derived.size(folder) > 0 and shutil.disk_usage(data).free > 0

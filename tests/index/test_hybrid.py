@@ -3,10 +3,11 @@
 import numpy as np
 import pytest
 
-from eval import dataset, retrieval
-from index import vectors
-from index.errors import InvalidInput
-from index.hybrid import RRF_K, Retriever, dense_ranking, rrf
+from citeqa.eval import dataset, retrieval
+from citeqa.index import vectors
+from citeqa.index.errors import InvalidInput
+from citeqa.index.hybrid import RRF_K, Retriever, dense_ranking, rrf
+from tests.support import SETTINGS
 
 QUESTION = "How much territory did Russia capture in November?"
 
@@ -72,12 +73,13 @@ def test_doc_filter_is_honoured(engine, mode):
 
 def test_unknown_mode_is_refused():
     with pytest.raises(InvalidInput, match="hybrid, dense, bm25"):
-        Retriever(lambda: None, lambda q: None, mode="magic")
+        Retriever(lambda: None, lambda q: None, mode="magic", depth=SETTINGS.search_depth)
 
 
 def test_hybrid_beats_dense_only_and_bm25_only_on_our_questions(engine):
     questions = dataset.load()
-    scores = {mode: retrieval.score(lambda q, k, m=mode: engine.search(q, k, mode=m), questions)
+    k = SETTINGS.top_k
+    scores = {mode: retrieval.score(lambda q, k, m=mode: engine.search(q, k, mode=m), questions, k)
               for mode in ("hybrid", "dense", "bm25")}
     hybrid = scores["hybrid"]
     assert hybrid.questions >= 20

@@ -2,9 +2,9 @@ from pathlib import Path
 
 import pytest
 
-from index.errors import InvalidInput, UnsupportedDocument
-from index.loading import Skipped, html_to_text, parse, read_folder, title_of
-from tests.conftest import SEEDS
+from citeqa.index.errors import InvalidInput, UnsupportedDocument
+from citeqa.index.loading import Skipped, html_to_text, parse, read_folder, title_of
+from tests.support import SEEDS
 
 
 def test_seed_file_becomes_document_with_id_from_name_and_title_from_first_line():

@@ -1,10 +1,9 @@
 """The ONNX Runtime query backend: exported once from the local model, the same vectors as torch."""
-
 import numpy as np
 import pytest
 
-from index.embedding import Embedder
-from index.errors import InvalidInput
+from citeqa.index.errors import InvalidInput
+from tests.support import new_embedder
 
 QUESTIONS = ["Why does Moscow want Pokrovsk?", "How much territory did Russia capture in November?",
              "Who is Emil Kastehelmi?", "What is the boiling point of mercury at sea level, in kelvin?"]
@@ -18,7 +17,7 @@ def cache(tmp_path_factory):
 
 @pytest.mark.parametrize("backend, least_cosine", [("onnx", 0.99999), ("onnx-int8", 0.98)])
 def test_questions_embed_as_torch_does(embedder, cache, backend, least_cosine):
-    fast = Embedder(query_backend=backend, cache_dir=cache).load()
+    fast = new_embedder(query_backend=backend, cache_dir=cache).load()
     assert not list(cache.glob("*.onnx")) or backend != "onnx", "loading for documents exports nothing"
     fast.encode_queries(QUESTIONS[:1])
     exported = list(cache.glob(f"*.{backend}.onnx"))
@@ -30,17 +29,17 @@ def test_questions_embed_as_torch_does(embedder, cache, backend, least_cosine):
         assert (got * want).sum(axis=1).min() >= least_cosine
     # Loading again reuses the export instead of writing it anew.
     before = exported[0].stat().st_mtime_ns
-    Embedder(query_backend=backend, cache_dir=cache).encode_queries(["again"])
+    new_embedder(query_backend=backend, cache_dir=cache).encode_queries(["again"])
     assert exported[0].stat().st_mtime_ns == before
 
 
 def test_documents_always_go_through_sentence_transformers(embedder, cache):
-    fast = Embedder(query_backend="onnx", cache_dir=cache).load()
+    fast = new_embedder(query_backend="onnx", cache_dir=cache).load()
     assert np.array_equal(fast.encode([LONG]), embedder.encode([LONG]))
 
 
 def test_a_bad_backend_is_refused_with_the_choices():
     with pytest.raises(InvalidInput, match="torch, onnx, onnx-int8"):
-        Embedder(query_backend="tensorrt")
+        new_embedder(query_backend="tensorrt")
     with pytest.raises(InvalidInput, match="cache_dir"):
-        Embedder(query_backend="onnx")
+        new_embedder(query_backend="onnx", cache_dir=None)

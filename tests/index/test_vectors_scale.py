@@ -5,10 +5,10 @@ import hashlib
 import numpy as np
 import pytest
 
-from bench.scale import synthetic
-from index import derived, manifest, vectors
-from index.records import Chunk, Document, Sentence
-from index.store import Prepared, Store
+from citeqa.bench.scale import synthetic
+from citeqa.index import derived, manifest, vectors
+from citeqa.index.records import Chunk, Document, Sentence
+from citeqa.index.store import Prepared, Store
 
 N = 4000
 DIM = 64

@@ -1,12 +1,8 @@
 """Answer composition in-process, with the real model: what makes a sentence fit to be cited."""
-
 import pytest
 
-from eval import dataset
-from eval.calibrate import calibrate, pick_threshold
-from index.records import Passage
-from service import qa
-from service.answer import (
+from citeqa.answer import pipeline as qa
+from citeqa.answer.compose import (
     NEAR_DUPLICATE,
     candidates,
     is_dependent,
@@ -14,7 +10,11 @@ from service.answer import (
     states_something,
     unknown_names,
 )
-from service.condense import condense, needs_context
+from citeqa.answer.condense import condense, needs_context
+from citeqa.eval import dataset
+from citeqa.eval.calibrate import calibrate, pick_threshold
+from citeqa.index.records import Passage
+from tests.support import SETTINGS, chunk_params, new_engine
 
 TINY = {
     "harbour.txt": "Zorblat Harbour\n\nThe Zorblat harbour opened in 1911 on the northern shore. "
@@ -27,20 +27,19 @@ TINY = {
 
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory, embedder):
-    from index.building import ChunkParams, sync_folder
-    from index.engine import Engine
+    from citeqa.index.building import sync_folder
 
     root = tmp_path_factory.mktemp("tiny")
     docs = root / "docs"
     docs.mkdir()
     for name, text in TINY.items():
         (docs / name).write_text(text, encoding="utf-8")
-    sync_folder(root / "data", docs, embedder, ChunkParams(), progress=False)
-    return Engine(root / "data", embedder).load()
+    sync_folder(root / "data", docs, embedder, chunk_params(), progress=False)
+    return new_engine(root / "data", embedder).load()
 
 
 def ask(engine, question, **kw):
-    return qa.ask(engine, question, threshold=0.42, **kw)
+    return qa.ask(engine, question, threshold=SETTINGS.abstain_threshold, top_k=SETTINGS.top_k, **kw)
 
 
 def test_a_sentence_leaning_on_its_predecessor_brings_it_along(tiny):
@@ -153,7 +152,7 @@ def test_the_threshold_leaves_the_allowed_share_of_answerable_questions_under_it
 
 def test_calibration_on_the_question_set_keeps_real_questions_and_drops_off_topic_ones(engine):
     questions = dataset.load()
-    result = calibrate(engine, questions)
+    result = calibrate(engine, questions, SETTINGS.top_k)
     answerable = [q for q in questions if not q.unanswerable]
     assert sum(s < result.threshold for s in result.answerable) <= 0.02 * len(answerable)
     off_topic = [q for q in questions if q.unanswerable and "near_topic" not in q.tags]

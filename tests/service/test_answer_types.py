@@ -1,6 +1,6 @@
 """Expected answer types: an amount question needs an amount, in the unit it asks for."""
 
-from service.answer_types import asks_amount, can_answer, numbers, units_asked
+from citeqa.answer.kinds import asks_amount, can_answer, numbers, units_asked
 
 
 def test_amount_questions_are_recognised_and_degree_questions_are_not():

@@ -4,8 +4,8 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from eval import dataset
-from tests.service.invariants import check_reply
+from citeqa.eval import dataset
+from tests.support.invariants import check_reply
 
 QUESTIONS = dataset.load()
 

@@ -5,7 +5,7 @@ import asyncio
 import numpy as np
 import pytest
 
-from service.batching import QueryBatcher
+from citeqa.service.batching import QueryBatcher
 
 
 def run(coro):
@@ -55,7 +55,7 @@ def test_batches_are_capped_and_a_repeated_question_is_embedded_once():
 def fail_then_recover(broken, fixed):
     """Two questions batched through `broken`, then one more after the model is swapped for `fixed`."""
     async def main():
-        batcher = QueryBatcher(broken, window_ms=1)
+        batcher = QueryBatcher(broken, window_ms=1, max_batch=32)
         results = await asyncio.gather(batcher.embed("x"), batcher.embed("y"), return_exceptions=True)
         batcher.encode = fixed
         after = await batcher.embed("z")
@@ -79,7 +79,7 @@ def test_a_cancelled_request_does_not_disturb_the_others():
         def encode(texts):
             return np.zeros((len(texts), 1))
 
-        batcher = QueryBatcher(encode, window_ms=20)
+        batcher = QueryBatcher(encode, window_ms=20, max_batch=32)
         gone = asyncio.create_task(batcher.embed("gone"))
         kept = asyncio.create_task(batcher.embed("kept"))
         await asyncio.sleep(0.001)
@@ -93,7 +93,7 @@ def test_a_cancelled_request_does_not_disturb_the_others():
 
 def test_bad_settings_are_refused():
     with pytest.raises(ValueError, match="window_ms"):
-        QueryBatcher(lambda t: t, window_ms=-1)
+        QueryBatcher(lambda t: t, window_ms=-1, max_batch=32)
 
 
 def test_a_batch_that_breaks_after_the_model_call_still_answers_every_waiter():

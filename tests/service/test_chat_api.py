@@ -9,8 +9,8 @@ import httpx
 import openai
 import pytest
 
-from service.answer import ABSTAIN_TEXT
-from tests.service.invariants import check_reply
+from citeqa.answer.compose import ABSTAIN_TEXT
+from tests.support.invariants import check_reply
 
 QUESTION = "Why does Moscow want Pokrovsk?"
 OFF_TOPIC = "What is the boiling point of mercury?"

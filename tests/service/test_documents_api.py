@@ -5,8 +5,8 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 import pytest
 
-from tests.service.conftest import serve_copy
-from tests.service.invariants import check_reply
+from tests.support.invariants import check_reply
+from tests.support.servers import serve_copy
 
 KEY = "s3cret-key"
 AUTH = {"Authorization": f"Bearer {KEY}"}
@@ -38,7 +38,9 @@ def text_getter(url):
 
 
 def test_a_document_added_over_http_is_cited_survives_a_restart_and_is_gone_once_deleted(srv):
-    created = httpx.post(f"{srv.url}/v1/documents", json={"text": HARBOUR, "doc_id": "harbour"}, headers=AUTH)
+    # The first write loads the document model (a server that only answers never does): give it time.
+    created = httpx.post(f"{srv.url}/v1/documents", json={"text": HARBOUR, "doc_id": "harbour"}, headers=AUTH,
+                         timeout=60)
     assert created.status_code == 201
     assert created.json() == {"doc_id": "harbour", "title": "Zorblat Harbour", "chunks": 1}
     body = ask(srv.url, QUESTION)
@@ -62,11 +64,11 @@ def test_an_uploaded_html_file_is_reduced_to_text_and_replaced_by_a_second_uploa
     page = (b"<html><head><title>Tallin Vale bees</title></head>"
             b"<body><p>Tallin Vale keeps 400 hives.</p></body>")
     files = {"file": ("bees.html", page, "text/html")}
-    created = httpx.post(f"{srv.url}/v1/documents", files=files, headers=AUTH)
+    created = httpx.post(f"{srv.url}/v1/documents", files=files, headers=AUTH, timeout=60)
     assert created.status_code == 201 and created.json()["doc_id"] == "bees"
     assert "<p>" not in httpx.get(f"{srv.url}/v1/documents/bees").json()["text"]
     files = {"file": ("bees.txt", b"Tallin Vale bees\n\nTallin Vale now keeps 520 hives.\n", "text/plain")}
-    assert httpx.post(f"{srv.url}/v1/documents", files=files, headers=AUTH).status_code == 201
+    assert httpx.post(f"{srv.url}/v1/documents", files=files, headers=AUTH, timeout=60).status_code == 201
     body = ask(srv.url, "How many hives does Tallin Vale keep?")
     assert "520 hives" in body["answer"] and "400 hives" not in body["answer"]
     assert httpx.delete(f"{srv.url}/v1/documents/bees", headers=AUTH).status_code == 204
@@ -156,7 +158,7 @@ def test_unknown_documents_are_404(srv):
 def test_writes_need_the_key_and_reads_stay_open(srv):
     before = stored(srv.url)
     for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": KEY}):
-        response = httpx.post(f"{srv.url}/v1/documents", json={"text": HARBOUR}, headers=headers)
+        response = httpx.post(f"{srv.url}/v1/documents", json={"text": HARBOUR}, headers=headers, timeout=60)
         assert response.status_code == 401 and response.json()["error"]["code"] == "unauthorized"
         seed = f"{srv.url}/v1/documents/000_43ab17fb5869de75"
         assert httpx.delete(seed, headers=headers).status_code == 401

@@ -17,10 +17,10 @@ from pathlib import Path
 import httpx
 import pytest
 
-from index import derived, manifest
-from index.snapshot import DB_NAME, INDEX_DIR
-from tests.conftest import ROOT, SEEDS, fill
-from tests.service.conftest import Server, serve_copy
+from citeqa.index import derived, manifest
+from citeqa.index.snapshot import DB_NAME, INDEX_DIR
+from tests.support import ROOT, SEEDS, fill
+from tests.support.servers import Server, serve_copy
 
 CLI = str(Path(sys.executable).with_name("citeqa"))
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import httpx
 
-from tests.service.conftest import serve_copy
+from tests.support.servers import serve_copy
 
 
 def test_schemathesis_finds_no_server_error_and_no_schema_violation(seeds_data, tmp_path):

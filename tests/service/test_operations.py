@@ -8,7 +8,7 @@ import json
 import httpx
 import pytest
 
-from tests.service.conftest import Server, serve_copy
+from tests.support.servers import Server, serve_copy
 
 KEY = "k3y-that-must-never-be-logged"
 ASKED = "What does the zyxwv committee decide?"
@@ -60,10 +60,10 @@ def test_every_request_has_an_id_in_its_reply_and_in_one_json_log_line(seeds_dat
         made = unsafe.headers["x-request-id"]
         assert made != "bad id\twith spaces" and len(made) == 32
         wrong = httpx.post(f"{server.url}/v1/documents", json={"text": "Some words."},
-                           headers={"Authorization": "Bearer wrong-k3y-also-secret"})
+                           headers={"Authorization": "Bearer wrong-k3y-also-secret"}, timeout=60)
         right = httpx.post(f"{server.url}/v1/documents", json={"text": "The zyxwv committee met.",
                                                                "doc_id": "zyxwv"},
-                           headers={"Authorization": f"Bearer {KEY}"})
+                           headers={"Authorization": f"Bearer {KEY}"}, timeout=60)
         asked = httpx.post(f"{server.url}/v1/ask", json={"question": ASKED}, timeout=30)
         missing = httpx.get(f"{server.url}/v1/documents/nothing-here")
         statuses = [r.status_code for r in (wrong, right, asked, missing)]

@@ -7,7 +7,8 @@ import httpx
 import pytest
 from playwright.sync_api import expect
 
-from tests.service.conftest import PHONE, serve_copy
+from tests.support.browser import PHONE
+from tests.support.servers import serve_copy
 
 QUESTION = "Why does Moscow want Pokrovsk?"
 KEY = "page-test-key"

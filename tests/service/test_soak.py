@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 import httpx
 import pytest
 
-from tests.service.conftest import serve_copy
+from tests.support.servers import serve_copy
 
 CLIENTS = 32
 SECONDS = 60

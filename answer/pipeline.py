@@ -10,11 +10,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from index.engine import Engine
-from index.records import Passage
-from index.snapshot import Snapshot
-from service.answer import Answer, compose
-from service.condense import condense, previous_answer
+from citeqa.answer.compose import Answer, compose
+from citeqa.answer.condense import condense, previous_answer
+from citeqa.index.engine import Engine
+from citeqa.index.records import Passage
+from citeqa.index.snapshot import Snapshot
 
 
 @dataclass
@@ -52,7 +52,7 @@ class Retrieved:
     retrieved: float
 
 
-def retrieve(engine: Engine, question: str, *, top_k: int = 5, doc_ids: list[str] | None = None,
+def retrieve(engine: Engine, question: str, *, top_k: int, doc_ids: list[str] | None = None,
              history: list[dict] | None = None, mode: str = "hybrid", vector: np.ndarray | None = None,
              began: float | None = None) -> Retrieved:
     """`mode` picks the retriever; anything but "hybrid" is for comparisons (`citeqa eval`). `vector` is
@@ -82,7 +82,7 @@ def finish(found: Retrieved, *, threshold: float) -> Reply:
                  {k: round(v, 2) for k, v in timings.items()})
 
 
-def ask(engine: Engine, question: str, *, threshold: float, top_k: int = 5,
+def ask(engine: Engine, question: str, *, threshold: float, top_k: int,
         doc_ids: list[str] | None = None, history: list[dict] | None = None, mode: str = "hybrid") -> Reply:
     found = retrieve(engine, question, top_k=top_k, doc_ids=doc_ids, history=history, mode=mode)
     return finish(found, threshold=threshold)

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import re
 
-from index import lexical
-from service.answer import names
+from citeqa.answer.compose import names
+from citeqa.index import lexical
 
 _LEANS_BACK = re.compile(
     r"\b(he|him|his|she|her|hers|it|its|they|them|their|theirs|this|that|these|those|there|then|"

@@ -6,16 +6,24 @@ import hashlib
 import json
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path, Request, Response
+from fastapi import APIRouter, Path, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from pydantic import ValidationError
 from starlette.datastructures import UploadFile
 
-from index.errors import DocumentNotFound, InvalidInput, PayloadTooLarge, UnsupportedDocument
-from index.loading import SUFFIXES, make_document, parse
-from service.auth import require_read, require_write
-from service.routes import ERRORS, engine_of
-from service.schemas import DocId, DocumentCreated, DocumentIn, DocumentList, DocumentOut, ErrorBody
+from citeqa.index.errors import DocumentNotFound, InvalidInput, PayloadTooLarge, UnsupportedDocument
+from citeqa.index.loading import SUFFIXES, make_document, parse
+from citeqa.service.deps import EngineDep, ReadAccess, SettingsDep, WriteAccess
+from citeqa.service.errors import invalid_input
+from citeqa.service.schemas import (
+    ERROR_RESPONSES,
+    DocId,
+    DocumentCreated,
+    DocumentIn,
+    DocumentList,
+    DocumentOut,
+    ErrorBody,
+)
 
 router = APIRouter(prefix="/v1/documents")
 PathId = Annotated[DocId, Path(description="The document's id, [A-Za-z0-9._-]{1,128}.")]
@@ -35,37 +43,36 @@ _UPLOAD_SCHEMA = {
 }
 
 
-@router.get("", response_model=DocumentList, dependencies=[Depends(require_read)], responses=ERRORS)
-def list_documents(request: Request) -> dict:
-    docs = engine_of(request).snapshot().documents.values()
+@router.get("", response_model=DocumentList, dependencies=[ReadAccess], responses=ERROR_RESPONSES)
+def list_documents(engine: EngineDep) -> dict:
+    docs = engine.snapshot().documents.values()
     return {"documents": [{"doc_id": d.doc_id, "title": d.title, "chars": len(d.text), "chunks": d.chunks,
                            "added_at": d.added_at} for d in sorted(docs, key=lambda d: d.doc_id)]}
 
 
-@router.get("/{doc_id}", response_model=DocumentOut, dependencies=[Depends(require_read)],
-            responses={404: {"model": ErrorBody}, **ERRORS})
-def read_document(request: Request, doc_id: PathId) -> dict:
-    doc = engine_of(request).snapshot().documents.get(doc_id)
+@router.get("/{doc_id}", response_model=DocumentOut, dependencies=[ReadAccess],
+            responses={404: {"model": ErrorBody}, **ERROR_RESPONSES})
+def read_document(engine: EngineDep, doc_id: PathId) -> dict:
+    doc = engine.snapshot().documents.get(doc_id)
     if doc is None:
         raise DocumentNotFound(f"doc_id: no document {doc_id!r}; GET /v1/documents lists them")
     return {"doc_id": doc.doc_id, "title": doc.title, "text": doc.text, "chunks": doc.chunks,
             "added_at": doc.added_at}
 
 
-@router.post("", status_code=201, response_model=DocumentCreated, dependencies=[Depends(require_write)],
-             responses={415: {"model": ErrorBody}, **ERRORS}, openapi_extra=_UPLOAD_SCHEMA)
-async def create_document(request: Request) -> dict:
+@router.post("", status_code=201, response_model=DocumentCreated, dependencies=[WriteAccess],
+             responses={415: {"model": ErrorBody}, **ERROR_RESPONSES}, openapi_extra=_UPLOAD_SCHEMA)
+async def create_document(request: Request, engine: EngineDep, settings: SettingsDep) -> dict:
     """Add a document, or replace the one with the same doc_id. Searchable when this returns."""
     ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
     field = "file" if ctype == "multipart/form-data" else "text"
     if ctype == "multipart/form-data":
-        doc = await _from_upload(request)
+        doc = await _from_upload(request, settings.max_body_mb * 1_000_000)
     elif ctype in ("application/json", ""):
         doc = await _from_json(request)
     else:
         raise UnsupportedDocument(f"content-type: send application/json or multipart/form-data, "
                                   f"not {ctype!r}")
-    engine = engine_of(request)
     engine.snapshot()  # 503 while loading, before any work
     try:
         chunks = await run_in_threadpool(engine.put, doc)
@@ -74,10 +81,9 @@ async def create_document(request: Request) -> dict:
     return {"doc_id": doc.doc_id, "title": doc.title, "chunks": chunks}
 
 
-@router.delete("/{doc_id}", status_code=204, response_class=Response, dependencies=[Depends(require_write)],
-               responses={404: {"model": ErrorBody}, **ERRORS})
-async def delete_document(request: Request, doc_id: PathId) -> Response:
-    engine = engine_of(request)
+@router.delete("/{doc_id}", status_code=204, response_class=Response, dependencies=[WriteAccess],
+               responses={404: {"model": ErrorBody}, **ERROR_RESPONSES})
+async def delete_document(engine: EngineDep, doc_id: PathId) -> Response:
     engine.snapshot()  # 503 while loading; the engine itself says 404 for an unknown doc_id
     await run_in_threadpool(engine.delete, doc_id)
     return Response(status_code=204)
@@ -91,17 +97,14 @@ async def _from_json(request: Request):
         raise InvalidInput('body: not valid JSON; send {"text": "...", "title": ..., "doc_id": ...}'
                            ) from None
     except ValidationError as exc:
-        first = exc.errors()[0]
-        field = ".".join(str(p) for p in first["loc"]) or "body"
-        raise InvalidInput(f"{field}: {first['msg']}") from None
+        raise invalid_input(list(exc.errors())) from None
     if not body.text.strip():
         raise InvalidInput("text: must not be empty")
     doc_id = body.doc_id or "doc-" + hashlib.sha256(body.text.encode()).hexdigest()[:16]
     return make_document(body.text, doc_id, body.title)
 
 
-async def _from_upload(request: Request):
-    limit = request.app.state.settings.max_body_mb * 1_000_000
+async def _from_upload(request: Request, limit: float):
     try:
         form = await request.form(max_files=1, max_fields=10)
     except PayloadTooLarge:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from service.answer import ABSTAIN_TEXT
+from citeqa.answer.compose import ABSTAIN_TEXT
 
 MARKER = re.compile(r"\[(\d+)\]")
 
@@ -25,7 +25,7 @@ def check_reply(body: dict, text_of) -> None:
     assert set(named) == set(ids), "every marker names a citation and every citation is named"
     for c in citations:
         assert text_of(c["doc_id"])[c["start"]:c["end"]] == c["quote"], "citations are verifiable"
-        assert c["chunk_id"] in {p["chunk_id"] for p in passages} or c["quote"]
+        assert c["doc_id"] in {p["doc_id"] for p in passages}, "citations come from retrieved documents"
     # Every statement carries a marker and states exactly the words of what it cites.
     statements = [s.strip() for s in MARKER.split(body["answer"])[0::2] if s.strip()]
     assert len(statements) == len(named)

@@ -1,4 +1,4 @@
-"""The chat page: static files under service/page/, served by the service itself (no build step, no CDN).
+"""The chat page: static files under service/static/, served by the service itself (no build step, no CDN).
 
 The page's responses carry a Content-Security-Policy that allows only the page's own files, so even a
 document that slipped HTML into the page could not run a script.
@@ -12,7 +12,7 @@ from fastapi import APIRouter
 from fastapi.responses import FileResponse
 from fastapi.staticfiles import StaticFiles
 
-PAGE_DIR = Path(__file__).with_name("page")
+PAGE_DIR = Path(__file__).resolve().parents[1] / "static"  # resolved: StaticFiles refuses symlinks
 HEADERS = {
     "Content-Security-Policy": "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "
     "connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'",

@@ -13,10 +13,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from index import lexical
-from index.records import Passage
-from index.snapshot import Snapshot
-from service.answer_types import answer_check
+from citeqa.answer.kinds import answer_check
+from citeqa.index import lexical
+from citeqa.index.records import Passage
+from citeqa.index.snapshot import Snapshot
 
 ABSTAIN_TEXT = "The documents do not answer this question."
 MAX_SENTENCES = 4

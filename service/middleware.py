@@ -1,0 +1,113 @@
+"""The service's ASGI middlewares, outermost first in `create_app`: the request log (id, access line,
+metrics), CORS when configured, the body limit, and JSON bodies for JSON-only routes. Pure ASGI rather
+than BaseHTTPMiddleware: one send wrapper per request, and streams pass through untouched."""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+import uuid
+
+from citeqa.index.errors import InternalError, PayloadTooLarge
+from citeqa.service.errors import send_error
+from citeqa.service.logs import request_id
+from citeqa.service.metrics import Metrics
+
+_GIVEN_ID = re.compile(rb"[A-Za-z0-9._:-]{1,128}")
+access = logging.getLogger("citeqa.access")
+log = logging.getLogger("citeqa")
+
+
+class RequestLogMiddleware:
+    """Pure ASGI, outermost: gives each request its id, returns it as X-Request-ID, logs one access line
+    and counts the request in the metrics: one wrapper, one clock, per request."""
+
+    def __init__(self, app, metrics: Metrics):
+        self.app = app
+        self.metrics = metrics
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        given = next((v for k, v in scope["headers"] if k == b"x-request-id"), b"")
+        rid = given.decode() if _GIVEN_ID.fullmatch(given) else uuid.uuid4().hex
+        token = request_id.set(rid)
+        began = time.perf_counter()
+        status = 0
+
+        async def tagged(message):
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                message = {**message, "headers": [*message.get("headers", []),
+                                                  (b"x-request-id", rid.encode())]}
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tagged)
+        except Exception:
+            # A bug, not bad input: log it with its traceback, and answer in the one error shape
+            # (unless the response had already begun, when all that is left is to cut it short).
+            log.exception("unhandled error on %s %s", scope["method"], scope["path"])
+            if status:
+                raise
+            status = 500
+            await send_error(tagged, InternalError(f"the server failed on this request; report request id "
+                                                   f"{rid} to its operator"))
+        finally:
+            seconds = time.perf_counter() - began
+            status = status or 500  # ended before any response began (cancelled): it got none
+            route = getattr(scope.get("route"), "path", None)
+            self.metrics.observe(route, scope["method"], status, seconds)
+            access.info("%s %s %d", scope["method"], scope["path"], status, extra={
+                "method": scope["method"], "path": scope["path"], "route": route, "status": status,
+                "ms": round(seconds * 1000, 2), "client": (scope.get("client") or ("-",))[0]})
+            request_id.reset(token)
+
+
+class BodyLimitMiddleware:
+    def __init__(self, app, max_bytes: int):
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        limit = self.max_bytes
+        message = f"body: the request is larger than {limit // 1_000_000} MB"
+        length = dict(scope.get("headers", [])).get(b"content-length")
+        if length is not None and (not length.isdigit() or int(length) > limit):
+            await send_error(send, PayloadTooLarge(message))
+            return
+        seen = 0
+
+        async def counted():
+            nonlocal seen
+            msg = await receive()
+            if msg["type"] == "http.request":
+                seen += len(msg.get("body", b""))
+                if seen > limit:
+                    raise PayloadTooLarge(message)
+            return msg
+
+        await self.app(scope, counted, send)
+
+
+class JsonBodyMiddleware:
+    """On routes that only take JSON, treat a missing or form-encoded content type as JSON."""
+
+    def __init__(self, app, paths: tuple[str, ...]):
+        self.app = app
+        self.paths = paths
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] == "http" and scope["method"] == "POST" and scope["path"] in self.paths:
+            headers = [(k, v) for k, v in scope["headers"] if k != b"content-type"]
+            given = dict(scope["headers"]).get(b"content-type", b"")
+            if not given or given.startswith(b"application/x-www-form-urlencoded"):
+                # In place, not a copy: the middlewares outside read the matched route from this scope.
+                scope["headers"] = [*headers, (b"content-type", b"application/json")]
+        await self.app(scope, receive, send)
