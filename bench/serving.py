@@ -41,6 +41,10 @@ class Server:
         """The server's high-water mark of resident memory."""
         return status_mb("VmHWM", self.proc.pid)
 
+    def rss_mb(self) -> float:
+        """The server's resident memory now."""
+        return status_mb("VmRSS", self.proc.pid)
+
     def stop(self) -> None:
         if self.proc.poll() is None:
             self.proc.terminate()

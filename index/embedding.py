@@ -1,5 +1,5 @@
-"""The embedding model: sentence-transformers (torch) for documents, loaded only when documents are
-embedded; questions through ONNX Runtime by default (onnx_backend.py). Offline, from a local folder."""
+"""The embedding model, loaded once, offline, from a local folder, and used for chunks, sentences and
+questions alike: through ONNX Runtime by default (onnx_backend.py), or sentence-transformers (torch)."""
 
 from __future__ import annotations
 
@@ -27,12 +27,17 @@ def resolve_model(setting: str | None) -> tuple[str, str]:
 
 
 class Embedder:
-    """Normalized float32 embeddings from a sentence-transformers model (inner product = cosine)."""
+    """Normalized float32 embeddings of a sentence-transformers model (inner product = cosine).
+
+    With an ONNX backend (the default), documents and questions both run through ONNX Runtime: the same
+    vectors as sentence-transformers (cosine >= 0.9999, tests/index/test_onnx_backend.py), with neither
+    torch nor transformers imported. Torch loads once, to export the model into `cache_dir`, or always
+    with the "torch" backend."""
 
     def __init__(self, model: str | None, batch_size: int, device: str = "cpu",
                  query_backend: str = "torch", cache_dir: Path | None = None):
-        """`query_backend` runs the questions (not the documents) through ONNX Runtime when "onnx" or
-        "onnx-int8" (index/onnx_backend.py); the exported model is kept in `cache_dir`."""
+        """`query_backend` is "torch", "onnx" or "onnx-int8"; the ONNX ones embed documents with the fp32
+        export and questions with the one named (index/onnx_backend.py). Exports are kept in `cache_dir`."""
         if batch_size < 1:
             raise InvalidInput(f"batch_size must be at least 1, got {batch_size}")
         if query_backend not in onnx_backend.BACKENDS:
@@ -45,10 +50,24 @@ class Embedder:
         self.device = device
         self.query_backend = query_backend
         self.cache_dir = cache_dir
-        self._model = None
-        self._queries = None  # the ONNX model, when questions do not go through torch
+        self._pipeline = onnx_backend.describe(self.model_path)
+        self._model = None  # sentence-transformers, loaded only when it is needed
+        self._onnx: dict[str, onnx_backend.OnnxModel] = {}
+        self._counter = None
+
+    @property
+    def onnx(self) -> bool:
+        return self.query_backend != "torch"
 
     def load(self) -> Embedder:
+        """Load what embeds documents (exporting it first, the first time)."""
+        if self.onnx:
+            self._onnx_model("onnx")
+        else:
+            self._sentence_transformer()
+        return self
+
+    def _sentence_transformer(self):
         if self._model is None:
             if Path(self.model_path).exists():
                 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -64,17 +83,23 @@ class Embedder:
                     f"cannot load embedding model {self.model_path!r}: {exc}. Set CITEQA_EMBED_MODEL to a "
                     "local sentence-transformers folder (no downloads happen here)"
                 ) from exc
-        return self
+        return self._model
+
+    def _onnx_model(self, backend: str) -> onnx_backend.OnnxModel:
+        if backend not in self._onnx:
+            self._onnx[backend] = onnx_backend.load(self.model_path, self.cache_dir, backend,
+                                                    self._sentence_transformer)
+        return self._onnx[backend]
 
     @property
     def model(self):
-        return self.load()._model
+        """The sentence-transformers model itself (loads torch)."""
+        return self._sentence_transformer()
 
     @property
     def dim(self) -> int:
-        described = onnx_backend.describe(self.model_path)
-        if described is not None and described.mean_pooled:  # read from the folder: no torch needed
-            return described.dim
+        if self._pipeline is not None and self._pipeline.mean_pooled:  # read from the folder: no torch
+            return self._pipeline.dim
         model = self.model
         get = getattr(model, "get_embedding_dimension", None) or model.get_sentence_embedding_dimension
         return int(get())
@@ -82,21 +107,29 @@ class Embedder:
     @property
     def max_tokens(self) -> int:
         """Room for text in one input: the model's limit less its [CLS] and [SEP] tokens."""
+        if self._pipeline is not None:
+            return self._pipeline.max_tokens - 2
         return int(self.model.max_seq_length) - 2
 
     def count_tokens(self, text: str) -> int:
-        return len(self.model.tokenizer(text, add_special_tokens=False)["input_ids"])
+        if self._counter is None:
+            self._counter = onnx_backend.token_counter(self.model_path) or (
+                lambda t: len(self.model.tokenizer(t, add_special_tokens=False)["input_ids"]))
+        return self._counter(text)
 
     def encode_queries(self, texts: list[str]) -> np.ndarray:
         """Questions, through the query backend: a handful of short texts, embedded as one batch. The
-        ONNX model is loaded (and exported, the first time) on first use: indexing never needs it, and
-        with it answering never loads torch."""
-        if self.query_backend == "torch":
+        ONNX model is loaded (and exported, the first time) on first use."""
+        if not self.onnx:
             return self.encode(texts)
-        if self._queries is None:
-            self._queries = onnx_backend.load(self.model_path, self.cache_dir, self.query_backend,
-                                              lambda: self.model)
-        return self._queries.encode(texts)
+        return self._onnx_model(self.query_backend).encode(texts)
+
+    def encode_batch(self, texts: list[str]) -> np.ndarray:
+        """One batch of documents' texts, as it is: no sorting, no progress."""
+        if self.onnx:
+            return self._onnx_model("onnx").encode(texts)
+        return self.model.encode(texts, batch_size=self.batch_size, normalize_embeddings=True,
+                                 convert_to_numpy=True)
 
     def encode(self, texts: list[str], progress: bool = False, desc: str = "embedding") -> np.ndarray:
         if not texts:
@@ -107,8 +140,6 @@ class Embedder:
         with tqdm(total=len(texts), desc=desc, unit="text", disable=not progress) as bar:
             for i in range(0, len(texts), self.batch_size):
                 idx = order[i:i + self.batch_size]
-                vecs = self.model.encode([texts[j] for j in idx], batch_size=self.batch_size,
-                                         normalize_embeddings=True, convert_to_numpy=True)
-                out[idx] = vecs
+                out[idx] = self.encode_batch([texts[j] for j in idx])
                 bar.update(len(idx))
         return out

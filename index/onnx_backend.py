@@ -112,6 +112,20 @@ class OnnxModel:
         return (pooled / norms).astype(np.float32)
 
 
+def token_counter(model_path: str) -> Callable[[str], int] | None:
+    """Counts a text's tokens as the model's tokenizer does, special tokens left out, with `tokenizers`
+    alone; None when the folder has no tokenizer.json."""
+    from tokenizers import Tokenizer
+
+    try:
+        tokenizer = Tokenizer.from_file(str(Path(model_path) / "tokenizer.json"))
+    except Exception:  # noqa: BLE001 - missing or unreadable: the caller falls back to transformers
+        return None
+    tokenizer.no_truncation()
+    tokenizer.no_padding()
+    return lambda text: len(tokenizer.encode(text, add_special_tokens=False).ids)
+
+
 @dataclass(frozen=True)
 class Pipeline:
     """What a sentence-transformers folder says of itself, read from its JSON files without torch."""

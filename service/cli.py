@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import logging
 import sqlite3
 import sys
@@ -36,9 +37,20 @@ def _settings(**given: tuple[str, object]) -> Settings:
         _fail(problems(exc, {field: option for field, (option, _) in given.items()}))
 
 
-def _missing_extra(exc: ImportError, extra: str) -> None:
-    _fail(f"this command needs citeqa[{extra}] ({exc.name or exc} is not installed): "
-          f"pip install 'citeqa[{extra}]'")
+EXTRAS = {"eval": ("matplotlib", "langchain_community", "langchain_huggingface", "httpx")}
+
+
+def _require(extra: str) -> None:
+    """Fail in one line, before any work, when an optional extra this command needs is not installed."""
+    missing = []
+    for module in EXTRAS[extra]:
+        try:
+            importlib.import_module(module)
+        except ImportError:
+            missing.append(module)
+    if missing:
+        _fail(f"this command needs citeqa[{extra}] ({', '.join(missing)} not installed): "
+              f"pip install 'citeqa[{extra}]'")
 
 
 @index_app.command("build")
@@ -175,10 +187,9 @@ def evaluate(
     """Score answers on a question set: retrieval, facts, grounding, abstention, latency; with baselines."""
     import tempfile
 
-    try:
-        from citeqa.eval import dataset, gate, report, runner, systems
-    except ImportError as exc:
-        _missing_extra(exc, "eval")
+    _require("eval")
+    from citeqa.eval import dataset, gate, report, runner, systems
+
     settings = _settings(data_dir=("--data", data), docs_dir=("--docs", docs), top_k=("--k", k))
     k = settings.top_k
     qs = dataset.load(questions or dataset.DEFAULT_SET)
@@ -264,12 +275,11 @@ def bench(
     """Measure latency, throughput, ingestion and scale on this machine; write the figures and report."""
     if not docs.is_dir():
         _fail(f"--docs: {docs} is not a folder of documents")
-    try:
-        from citeqa.bench import report as bench_report
-        from citeqa.bench.run import Setup, run
-        from citeqa.eval import dataset
-    except ImportError as exc:
-        _missing_extra(exc, "eval")
+    _require("eval")
+    from citeqa.bench import report as bench_report
+    from citeqa.bench.run import Setup, run
+    from citeqa.eval import dataset
+
     settings = _settings()
     setup = Setup(settings.embedder(), settings.chunk_params(), settings.search_depth, settings.top_k,
                   settings.abstain_threshold, settings.batch_window_ms)

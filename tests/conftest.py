@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from tests.support import SEEDS, chunk_params, new_embedder, new_engine
+from tests.support.servers import Server
 
 
 @pytest.fixture(scope="session")
@@ -28,6 +29,14 @@ def seeds_data(tmp_path_factory, embedder) -> Path:
 @pytest.fixture(scope="session")
 def engine(seeds_data, embedder):
     return new_engine(seeds_data, embedder).load()
+
+
+@pytest.fixture(scope="session")
+def server(seeds_data):
+    """Read-only use: the seeds index as built, shared by every test that does not write."""
+    srv = Server("", seeds_data, {}).start()
+    yield srv.url
+    srv.stop()
 
 
 def pytest_addoption(parser):

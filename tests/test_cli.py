@@ -71,3 +71,13 @@ def test_bad_input_gets_one_line_and_a_non_zero_exit(tmp_path, args, message):
 def test_empty_folder_is_an_error(tmp_path):
     result = run("index", "build", "--docs", str(tmp_path), "--data", str(tmp_path / "data"))
     assert result.returncode == 1 and "no .txt, .md or .html files" in result.stderr
+
+
+@pytest.mark.parametrize("command", ["eval", "bench"])
+def test_a_missing_optional_extra_is_named_in_one_line(command, tmp_path):
+    """As if citeqa[eval] were not installed: matplotlib cannot be imported."""
+    code = (f"import sys; sys.modules['matplotlib'] = None; sys.argv = ['citeqa', {command!r}]; "
+            "from citeqa.service.cli import main; main()")
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 1 and done.stderr.count("\n") == 1, done.stderr
+    assert "pip install 'citeqa[eval]'" in done.stderr and "matplotlib" in done.stderr

@@ -1,10 +1,12 @@
 """`citeqa bench --quick` runs end to end and writes its figures: no timing is asserted here."""
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
 
+from citeqa.bench.report import TARGETS
 from tests.support import ROOT
 
 
@@ -32,7 +34,11 @@ def test_the_quick_benchmark_measures_every_target_and_writes_the_report(tmp_pat
     assert "## Targets" in text and "| cold start to /readyz (s) |" in text
     assert "**Where the CPU goes**" in text
     assert (tmp_path / "benchmarks.png").stat().st_size > 10_000
-    assert "MISSED" in done.stdout or "ok" in done.stdout
+    # One verdict line per target, each with its measured value and ok or MISSED.
+    lines = [line for line in done.stdout.splitlines() if line.endswith((" ok", " MISSED"))]
+    assert [line[:42].strip() for line in lines] == list(TARGETS), done.stdout
+    assert all(re.search(r"\d", line[42:]) for line in lines), "every target has a figure"
+    assert serving["rss_after_asks_mb"] > 50
 
 
 def test_a_missing_collection_is_one_line_and_exit_1(tmp_path):

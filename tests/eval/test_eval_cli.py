@@ -7,7 +7,6 @@ import pytest
 from citeqa.eval import dataset
 from citeqa.eval.gate import check, load
 from citeqa.index.errors import InvalidInput
-from tests.support.servers import Server
 from tests.test_cli import run
 
 LATENCY = ("latency_p50_ms", "latency_p95_ms")
@@ -51,12 +50,8 @@ def test_every_system_cites_exact_offsets(evaluated):
         assert all(r["ms"] > 0 for r in s["records"]), name
 
 
-def test_over_http_the_figures_match_the_in_process_run(evaluated, seeds_data, tmp_path):
-    server = Server("", seeds_data, {}).start()
-    try:
-        result = run("eval", "--url", server.url, "--no-baselines", "--out", str(tmp_path))
-    finally:
-        server.stop()
+def test_over_http_the_figures_match_the_in_process_run(evaluated, server, tmp_path):
+    result = run("eval", "--url", server, "--no-baselines", "--out", str(tmp_path))
     assert result.returncode == 0, result.stderr
     remote = json.loads((tmp_path / "report.json").read_text())["systems"]["citeqa"]["metrics"]
     local = evaluated[2]["systems"]["citeqa"]["metrics"]
@@ -64,13 +59,13 @@ def test_over_http_the_figures_match_the_in_process_run(evaluated, seeds_data, t
         {k: v for k, v in local.items() if k not in LATENCY}
 
 
-def test_a_figure_under_its_floor_fails_the_run_and_names_it(tmp_path):
+def test_a_figure_under_its_floor_fails_the_run_and_names_it(seeds_data, tmp_path):
     questions = tmp_path / "three.jsonl"
     questions.write_text("\n".join((dataset.DEFAULT_SET.read_text().splitlines())[:3]) + "\n")
     bar = tmp_path / "bar.toml"
     bar.write_text("[floors]\nkey_fact_recall = 1.01\n[ceilings]\nfalse_abstention_rate = 0.5\n")
     result = run("eval", "--set", str(questions), "--no-baselines", "--out", str(tmp_path / "out"),
-                 "--check", str(bar))
+                 "--check", str(bar), "--data", str(seeds_data))  # an index built already: only reads it
     assert result.returncode == 1
     assert "key_fact_recall" in result.stderr and "false_abstention_rate" not in result.stderr
     assert (tmp_path / "out" / "report.md").exists()  # the report is still written, to see why

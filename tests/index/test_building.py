@@ -17,8 +17,9 @@ class CountingEmbedder(Embedder):
     """The real model, counting what it is asked to embed."""
 
     def __init__(self, real: Embedder):
-        super().__init__()
-        self._model = real.model
+        super().__init__(real.name, real.batch_size, query_backend=real.query_backend,
+                         cache_dir=real.cache_dir)
+        self._onnx, self._model = real._onnx, real._model
         self.texts: list[str] = []
 
     def encode(self, texts, progress=False, desc="embedding"):
@@ -38,7 +39,7 @@ def test_unchanged_rebuild_embeds_nothing_and_never_loads_the_model(tmp_path, do
     sync_folder(data, docs, embedder, chunk_params(), progress=False)
     cold = new_embedder()  # not loaded: a rebuild that needs no embedding must not pay for loading it
     report = sync_folder(data, docs, cold, chunk_params(), progress=False)
-    assert report.embedded == 0 and report.unchanged == 5 and cold._model is None
+    assert report.embedded == 0 and report.unchanged == 5 and cold._model is None and not cold._onnx
     assert report.seconds < 5  # generous: it measures ~0.1 s; the benchmark gives real figures
 
 

@@ -1,9 +1,12 @@
 """The ONNX Runtime query backend: exported once from the local model, the same vectors as torch."""
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 
 from citeqa.index.errors import InvalidInput
-from tests.support import new_embedder
+from tests.support import ROOT, new_embedder
 
 QUESTIONS = ["Why does Moscow want Pokrovsk?", "How much territory did Russia capture in November?",
              "Who is Emil Kastehelmi?", "What is the boiling point of mercury at sea level, in kelvin?"]
@@ -12,18 +15,24 @@ LONG = " ".join(["The harbour board paid for an electric lantern after the paraf
 
 @pytest.fixture(scope="module")
 def cache(tmp_path_factory):
+    """A cache of its own: these tests watch exports being written."""
     return tmp_path_factory.mktemp("models")
 
 
+@pytest.fixture(scope="module")
+def torch():
+    """The reference: sentence-transformers itself."""
+    return new_embedder(query_backend="torch").load()
+
+
 @pytest.mark.parametrize("backend, least_cosine", [("onnx", 0.99999), ("onnx-int8", 0.98)])
-def test_questions_embed_as_torch_does(embedder, cache, backend, least_cosine):
-    fast = new_embedder(query_backend=backend, cache_dir=cache).load()
-    assert not list(cache.glob("*.onnx")) or backend != "onnx", "loading for documents exports nothing"
+def test_questions_embed_as_torch_does(torch, cache, backend, least_cosine):
+    fast = new_embedder(query_backend=backend, cache_dir=cache)
     fast.encode_queries(QUESTIONS[:1])
     exported = list(cache.glob(f"*.{backend}.onnx"))
     assert len(exported) == 1 and not list(cache.glob(".*")), "one export, no half-written files left"
     for texts in (QUESTIONS, [LONG], QUESTIONS[:1]):  # a batch, one text past the 256-token limit, one
-        got, want = fast.encode_queries(texts), embedder.encode(texts)
+        got, want = fast.encode_queries(texts), torch.encode(texts)
         assert got.shape == want.shape and got.dtype == np.float32
         assert np.allclose(np.linalg.norm(got, axis=1), 1.0, atol=1e-5)
         assert (got * want).sum(axis=1).min() >= least_cosine
@@ -33,9 +42,22 @@ def test_questions_embed_as_torch_does(embedder, cache, backend, least_cosine):
     assert exported[0].stat().st_mtime_ns == before
 
 
-def test_documents_always_go_through_sentence_transformers(embedder, cache):
-    fast = new_embedder(query_backend="onnx", cache_dir=cache).load()
-    assert np.array_equal(fast.encode([LONG]), embedder.encode([LONG]))
+def test_documents_embed_as_torch_does_without_importing_it(cache, tmp_path):
+    """Chunks and sentences go through the fp32 export: the vectors sentence-transformers gives, in a
+    process that never imports torch once the export exists."""
+    code = ("import sys, numpy as np; from tests.support import ROOT, new_embedder; "
+            f"e = new_embedder(cache_dir={str(cache)!r}); "
+            f"np.save({str(tmp_path / 'v.npy')!r}, e.encode({[LONG, *QUESTIONS]!r})); "
+            "print(e.count_tokens('Pokrovsk'), 'torch' in sys.modules)")
+    new_embedder(cache_dir=cache).load()  # the export, once (it needs torch)
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    tokens, torch_loaded = done.stdout.split()
+    assert torch_loaded == "False"
+    reference = new_embedder(query_backend="torch")
+    assert int(tokens) == len(reference.model.tokenizer("Pokrovsk", add_special_tokens=False)["input_ids"])
+    got, want = np.load(tmp_path / "v.npy"), reference.encode([LONG, *QUESTIONS])
+    assert (got * want).sum(axis=1).min() >= 0.9999
 
 
 def test_a_bad_backend_is_refused_with_the_choices():

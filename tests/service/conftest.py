@@ -1,4 +1,4 @@
-"""Fixtures of the service tests: real servers, and the chat page in Debian's Chromium."""
+"""Fixtures of the service tests: the chat page in Debian's Chromium."""
 
 from __future__ import annotations
 
@@ -7,15 +7,6 @@ from pathlib import Path
 import pytest
 
 from tests.support.browser import CHROMIUM, CHROMIUM_ARGS, DESKTOP, Tab
-from tests.support.servers import Server
-
-
-@pytest.fixture(scope="session")
-def server(seeds_data):
-    """Read-only use: the seeds index as built, shared by every test that does not write."""
-    srv = Server("", seeds_data, {}).start()
-    yield srv.url
-    srv.stop()
 
 
 @pytest.fixture(scope="session")

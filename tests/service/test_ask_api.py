@@ -46,16 +46,6 @@ def test_off_topic_questions_abstain(replies):
     assert all(replies[q.id]["abstained"] for q in off_topic)
 
 
-def test_most_answers_state_the_expected_facts_and_few_abstain(replies):
-    answerable = [q for q in QUESTIONS if not q.unanswerable]
-    stated = [q for q in answerable
-              if all(any(s.lower() in replies[q.id]["answer"].lower() for s in fact) for fact in q.facts)]
-    abstained = [q.id for q in answerable if replies[q.id]["abstained"]]
-    # Floors just under what the answer composer reaches (see README, Answers): a drop is a regression.
-    assert len(stated) / len(answerable) >= 0.78
-    assert len(abstained) / len(answerable) <= 0.05, abstained
-
-
 def test_a_follow_up_is_answered_from_the_document_its_history_points_to(replies):
     for q in (q for q in QUESTIONS if q.history):
         gold = {e.doc_id for e in q.evidence}

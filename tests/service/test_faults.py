@@ -169,7 +169,8 @@ def test_a_full_disk_refuses_writes_with_507_and_keeps_everything_stored(seeds_d
     data.mkdir()
     shutil.copy2(seeds_data / DB_NAME, data / DB_NAME)
     shutil.copytree(seeds_data / INDEX_DIR, data / INDEX_DIR)
-    server = Server("", data, {"CITEQA_QUERY_BACKEND": "torch"}, log=small_disk.parent / "server.log")
+    # The query model is exported outside this small disk (CITEQA_MODEL_CACHE, tests/support).
+    server = Server("", data, {}, log=small_disk.parent / "server.log")
     server.start()
     try:
         fill(small_disk, leave=3_500_000)

@@ -4,10 +4,21 @@ JSON logs that never hold an API key or a user's question, and a server that see
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
 
 import httpx
 import pytest
+from fastapi.testclient import TestClient
 
+from citeqa.bench.serving import free_port
+from citeqa.index.snapshot import DB_NAME
+from citeqa.service.app import create_app
+from citeqa.service.config import Settings
+from tests.support import MODEL_CACHE, SEEDS
 from tests.support.servers import Server, serve_copy
 
 KEY = "k3y-that-must-never-be-logged"
@@ -99,3 +110,59 @@ def test_bad_settings_stop_the_server_with_one_clear_line(seeds_data, tmp_path):
     server = Server("", seeds_data, {"CITEQA_LOG_FORMAT": "xml"}, log=tmp_path / "server.log")
     with pytest.raises(RuntimeError, match="error: CITEQA_LOG_FORMAT: Input should be 'json' or 'text'"):
         server.start()
+
+
+def test_serve_seed_builds_an_empty_data_folder_then_answers_from_it(tmp_path):
+    """What `make run` does on a fresh clone: the first start indexes seeds/ while /healthz answers."""
+    server = Server("", tmp_path / "data", {"CITEQA_SEED_DIR": str(SEEDS)}, log=tmp_path / "server.log")
+    server.start(wait=False)
+    try:
+        deadline = time.time() + 60
+        while time.time() < deadline:
+            try:
+                if httpx.get(f"{server.url}/healthz").status_code == 200:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.1)
+        ready = httpx.get(f"{server.url}/readyz")
+        assert ready.status_code == 503 and ready.json()["error"]["code"] == "not_ready", "still building"
+        server.wait_ready()
+        listed = httpx.get(f"{server.url}/v1/documents").json()["documents"]
+        assert sorted(d["doc_id"] for d in listed) == sorted(p.stem for p in SEEDS.glob("*.txt"))
+        reply = httpx.post(f"{server.url}/v1/ask", json={"question": "Why does Moscow want Pokrovsk?"},
+                           timeout=30).json()
+        assert reply["citations"] and not reply["abstained"]
+        server.restart()  # an index once built is never re-seeded
+        assert "building it from" not in server.log_text().split("Application startup complete")[-1]
+    finally:
+        server.stop()
+
+
+def damaged(data: Path) -> Path:
+    data.mkdir()
+    (data / DB_NAME).write_bytes(b"this is not a database, whatever its name says" * 100)
+    return data
+
+
+def test_an_index_that_cannot_load_stops_serve_with_the_reason(tmp_path):
+    command = [str(Path(sys.executable).with_name("citeqa")), "serve", "--port", str(free_port()),
+               "--data", str(damaged(tmp_path / "data"))]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "CITEQA_LOG_FORMAT": "text"})
+    assert done.returncode == 1
+    last = done.stderr.strip().splitlines()[-1]
+    assert last.startswith("error: the index in ") and "not a database" in last, done.stderr[-2000:]
+
+
+def test_readiness_says_why_the_index_cannot_load_instead_of_asking_to_wait(tmp_path):
+    settings = Settings(data_dir=damaged(tmp_path / "data"), model_cache=MODEL_CACHE)
+    with TestClient(create_app(settings)) as client:
+        deadline = time.time() + 60
+        while (ready := client.get("/readyz")).json()["error"]["code"] == "not_ready":
+            assert time.time() < deadline
+            time.sleep(0.1)
+        assert ready.status_code == 503 and ready.json()["error"]["code"] == "index_failed"
+        assert "not a database" in ready.json()["error"]["message"]
+        asked = client.post("/v1/ask", json={"question": "anything?"})
+        assert asked.status_code == 503 and asked.json()["error"]["code"] == "index_failed"
+        assert client.get("/healthz").status_code == 200

@@ -1,4 +1,5 @@
-"""A minute of mixed load on a real server: 32 clients asking, searching, adding, replacing and deleting.
+"""Mixed load on a real server: 32 clients asking, searching, adding, replacing and deleting for 20 s
+(CITEQA_SOAK_SECONDS sets a longer soak).
 
 What a user would notice: no 5xx and no timeouts under load, every acknowledged document intact
 afterwards, and never an answer citing a document after its DELETE returned.
@@ -7,6 +8,7 @@ afterwards, and never an answer citing a document after its DELETE returned.
 from __future__ import annotations
 
 import asyncio
+import os
 import random
 import time
 from collections import Counter
@@ -19,7 +21,7 @@ import pytest
 from tests.support.servers import serve_copy
 
 CLIENTS = 32
-SECONDS = 60
+SECONDS = float(os.environ.get("CITEQA_SOAK_SECONDS", 20))
 TIMEOUT = 30  # seconds: a request slower than this counts as a timeout
 DOCS_PER_CLIENT = 3
 SEED_QUESTIONS = ["Why does Moscow want Pokrovsk?", "What did Putin order the army to do?",
@@ -118,7 +120,7 @@ async def soak(url: str) -> tuple[Log, float]:
 
 
 @pytest.mark.slow
-def test_a_minute_of_mixed_load_at_32_clients_loses_nothing_and_never_fails(seeds_data, tmp_path, capsys):
+def test_mixed_load_at_32_clients_loses_nothing_and_never_fails(seeds_data, tmp_path, capsys):
     server = serve_copy(seeds_data, tmp_path)
     try:
         # In a thread of its own: an event loop may already run in this one (Playwright's, say).
@@ -132,7 +134,8 @@ def test_a_minute_of_mixed_load_at_32_clients_loses_nothing_and_never_fails(seed
             print(f"\nsoak: {total} requests in {seconds:.0f} s at {CLIENTS} clients = {total / seconds:.1f} "
                   f"requests/s ({dict(by_kind)}); errors: {len(log.problems)}")
         assert not log.problems, log.problems[:10]
-        assert by_kind["put"] >= 50 and by_kind["delete"] >= 20 and by_kind["ask"] >= 500, by_kind
+        # Enough of each kind for the checks below to mean something (about a third of a 20 s run's).
+        assert by_kind["put"] >= 20 and by_kind["delete"] >= 10 and by_kind["ask"] >= 200, by_kind
         unexpected = {k: c for k, c in log.requests.items() if k[1] not in (200, 201, 204)}
         assert not unexpected, unexpected
         assert not cited_after_delete(log)
