@@ -34,8 +34,8 @@ class Embedder:
     torch nor transformers imported. Torch loads once, to export the model into `cache_dir`, or always
     with the "torch" backend."""
 
-    def __init__(self, model: str | None, batch_size: int, device: str = "cpu",
-                 query_backend: str = "torch", cache_dir: Path | None = None):
+    def __init__(self, model: str | None, batch_size: int, query_backend: str, cache_dir: Path | None,
+                 device: str = "cpu"):
         """`query_backend` is "torch", "onnx" or "onnx-int8"; the ONNX ones embed documents with the fp32
         export and questions with the one named (index/onnx_backend.py). Exports are kept in `cache_dir`."""
         if batch_size < 1:

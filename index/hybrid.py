@@ -48,7 +48,7 @@ def dense_ranking(snap: Snapshot, query_vector: np.ndarray, n: int, doc_ids: lis
     """Chunks by cosine similarity: the better of the chunk's own vector and its best sentence's.
 
     Sentence vectors catch the one-line fact that a chunk-level average dilutes; on our question
-    set this lifts dense hit@1 from about 0.45 to 0.7 (docs/architecture.md, Retrieval).
+    set this lifts dense hit@1 from about 0.45 to 0.7 (docs/architecture.md, Hybrid retrieval).
     """
     scores, ids = vectors.search(snap.faiss_index, query_vector, n,
                                  _allowed_ids(snap.chunk_ids, snap.doc_rows, doc_ids))

@@ -10,11 +10,10 @@ import shutil
 import pytest
 
 from citeqa.index import derived, disk, manifest
-from citeqa.index.building import sync_folder
 from citeqa.index.errors import InsufficientStorage
 from citeqa.index.loading import make_document
 from citeqa.index.snapshot import INDEX_DIR, store_at
-from tests.support import SEEDS, chunk_params, fill, new_engine
+from tests.support import fill, new_engine
 
 
 def mill(n: int) -> str:
@@ -24,9 +23,8 @@ def mill(n: int) -> str:
 
 # Bytes left free: with the least, SQLite meets the full disk; with more, the FAISS files do.
 @pytest.mark.parametrize("room", [150_000, 400_000, 700_000])
-def test_a_change_that_fills_the_disk_rolls_back_whole(small_disk, embedder, monkeypatch, room):
-    data = small_disk / "data"
-    sync_folder(data, SEEDS, embedder, chunk_params(), progress=False)
+def test_a_change_that_fills_the_disk_rolls_back_whole(small_disk, seeds_data, embedder, monkeypatch, room):
+    data = shutil.copytree(seeds_data, small_disk / "data")  # the session's seeds index
     engine = new_engine(data, embedder).load()
     before = {d.doc_id: d.text for d in store_at(data).documents()}
     monkeypatch.setattr(disk, "ensure_room", lambda *_: None)

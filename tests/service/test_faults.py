@@ -105,7 +105,7 @@ def test_a_rebuild_killed_midway_leaves_an_index_that_opens_with_every_acknowled
     server.stop()
     try:
         # `citeqa index build --force` re-embeds every document, those added over the API included.
-        for delay in (1.0, 4.0):
+        for delay in (0.5, 2.0):  # starting up; embedding (a --force build of the seeds takes about 5 s)
             build = subprocess.Popen([CLI, "index", "build", "--docs", str(SEEDS), "--data", str(server.data),
                                       "--force"], cwd=ROOT, stdout=subprocess.DEVNULL,
                                      stderr=subprocess.DEVNULL, env={**os.environ, "HF_HUB_OFFLINE": "1"})
