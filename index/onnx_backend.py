@@ -117,10 +117,10 @@ def token_counter(model_path: str) -> Callable[[str], int] | None:
     alone; None when the folder has no tokenizer.json."""
     from tokenizers import Tokenizer
 
-    try:
-        tokenizer = Tokenizer.from_file(str(Path(model_path) / "tokenizer.json"))
-    except Exception:  # noqa: BLE001 - missing or unreadable: the caller falls back to transformers
+    path = Path(model_path) / "tokenizer.json"
+    if not path.is_file():
         return None
+    tokenizer = Tokenizer.from_file(str(path))
     tokenizer.no_truncation()
     tokenizer.no_padding()
     return lambda text: len(tokenizer.encode(text, add_special_tokens=False).ids)

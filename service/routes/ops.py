@@ -6,6 +6,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from citeqa.index.errors import IndexFailed, IndexNotReady
 from citeqa.index.loading import SUFFIXES
 from citeqa.service.deps import EngineDep, MetricsDep, ReadAccess, SettingsDep
 from citeqa.service.errors import error_body
@@ -24,8 +25,8 @@ def read_readiness(engine: EngineDep):
     """200 once the index is loaded; 503 while it loads, or with the reason it could not be loaded."""
     try:
         engine.snapshot()
-    except Exception as exc:  # noqa: BLE001 - IndexNotReady or IndexFailed: their code and message
-        return JSONResponse(error_body(exc), status_code=getattr(exc, "status", 503))
+    except (IndexNotReady, IndexFailed) as exc:
+        return JSONResponse(error_body(exc), status_code=exc.status)
     return {"status": "ready"}
 
 

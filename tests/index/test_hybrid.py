@@ -51,7 +51,7 @@ def test_the_november_figures_come_first(engine):
     passages = engine.search(QUESTION, k=5)
     assert passages[0].doc_id == "003_e36ebcee13c453f4"
     # Two passages state November gains: 505 km² across Ukraine and 75 square miles near Huliaipole.
-    # Both retrievers rank the Huliaipole one a hair higher (it shares "territorial"): the point issue 2 left open.
+    # Both retrievers rank the Huliaipole one a hair higher (it shares "territorial"): issue 2 left it open.
     assert any("505 square kilometres" in p.text for p in passages[:2])
 
 
