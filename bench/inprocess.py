@@ -113,7 +113,7 @@ def query_model_cost(embedder: Embedder, questions: list[str], batch: int, backe
     out: dict = {"batch": batch}
     for backend in backends:
         encode = embedder.encode if backend == "torch" else onnx_backend.load(
-            embedder.model_path, embedder.cache_dir, backend, lambda: embedder.model).encode
+            embedder.model_path, embedder.cache_dir, backend).encode
         encode(batches[0])  # warm it
         began = time.process_time()
         for _ in range(3):

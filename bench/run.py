@@ -90,7 +90,7 @@ def run(setup: Setup, questions: list[str], docs: Path, quick: bool = False, nam
         sync_folder(data, docs, embedder, setup.params, progress=False)
         for backend in ("onnx", "onnx-int8") if plan["variants"] else (embedder.query_backend,):
             if backend != "torch":  # exported once, before any server is timed
-                onnx_backend.load(embedder.model_path, embedder.cache_dir, backend, lambda: embedder.model)
+                onnx_backend.load(embedder.model_path, embedder.cache_dir, backend)
         result["serving"] = serving_figures(data, questions, plan, embedder.cache_dir)
         batch = max(1, round(result["serving"]["load"]["cpu"]["mean_batch"]))
         backends = ("onnx", "onnx-int8") if plan["variants"] else (embedder.query_backend,)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from citeqa.index.errors import InvalidInput
 
-DEFAULT_SET = Path(__file__).with_name("questions.jsonl")
+DEFAULT_SET = Path(__file__).resolve().with_name("sets") / "seeds" / "questions.jsonl"
 
 
 @dataclass(frozen=True)

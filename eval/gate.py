@@ -1,4 +1,5 @@
-"""The quality gate: floors (and ceilings) from eval/thresholds.toml, checked against a run's figures."""
+"""The quality gate: each set's floors and ceilings (eval/sets/<name>/thresholds.toml), and the
+baseline citeqa must not fall behind, checked against a run's figures."""
 
 from __future__ import annotations
 
@@ -7,17 +8,18 @@ from pathlib import Path
 
 from citeqa.index.errors import InvalidInput
 
-DEFAULT_THRESHOLDS = Path(__file__).with_name("thresholds.toml")
+# citeqa must be at least as good as LangChain's default pipeline on these, on every collection.
+VERSUS = ("hit_at_5", "key_fact_recall")
 
 
-def load(path: Path = DEFAULT_THRESHOLDS) -> dict[str, dict[str, float]]:
+def load(path: Path) -> dict[str, dict[str, float]]:
     try:
         raw = tomllib.loads(Path(path).read_text(encoding="utf-8"))
     except (OSError, tomllib.TOMLDecodeError) as exc:
-        raise InvalidInput(f"--check: cannot read thresholds from {path} ({exc})") from exc
+        raise InvalidInput(f"--thresholds: cannot read thresholds from {path} ({exc})") from exc
     unknown = set(raw) - {"floors", "ceilings"}
     if unknown:
-        raise InvalidInput(f"--check: {path} has unknown tables {sorted(unknown)}; "
+        raise InvalidInput(f"--thresholds: {path} has unknown tables {sorted(unknown)}; "
                            "use [floors] and [ceilings]")
     return {"floors": raw.get("floors", {}), "ceilings": raw.get("ceilings", {})}
 
@@ -35,3 +37,10 @@ def check(metrics: dict[str, float | None], thresholds: dict[str, dict[str, floa
             if missed:
                 failures.append(f"{key}: {value} is {worse} its {kind[:-1]} {limit}")
     return failures
+
+
+def versus(metrics: dict[str, float | None], baseline: dict[str, float | None], name: str,
+           keys: tuple[str, ...] = VERSUS) -> list[str]:
+    """One line per figure where citeqa falls behind the baseline `name`."""
+    return [f"{key}: {metrics[key]} is below {name}'s {baseline[key]}" for key in keys
+            if metrics.get(key) is None or (baseline.get(key) is not None and metrics[key] < baseline[key])]

@@ -10,7 +10,11 @@ from citeqa.index.records import Passage
 
 
 def holds(passage: Passage, evidence: Evidence) -> bool:
-    return evidence.doc_id == passage.doc_id and evidence.quote in passage.text
+    """The passage contains the quote, whatever the white space: a line wrapped in the source and a
+    paragraph joined in the stored text hold the same words."""
+    if evidence.doc_id != passage.doc_id:
+        return False
+    return " ".join(evidence.quote.split()) in " ".join(passage.text.split())
 
 
 def holds_evidence(passage: Passage, question: Question) -> bool:

@@ -31,8 +31,8 @@ class Embedder:
 
     With an ONNX backend (the default), documents and questions both run through ONNX Runtime: the same
     vectors as sentence-transformers (cosine >= 0.9999, tests/index/test_onnx_backend.py), with neither
-    torch nor transformers imported. Torch loads once, to export the model into `cache_dir`, or always
-    with the "torch" backend."""
+    torch nor transformers imported here. Torch loads once, in a child process that exports the model
+    into `cache_dir`, or here for good with the "torch" backend."""
 
     def __init__(self, model: str | None, batch_size: int, query_backend: str, cache_dir: Path | None,
                  device: str = "cpu"):
@@ -87,8 +87,7 @@ class Embedder:
 
     def _onnx_model(self, backend: str) -> onnx_backend.OnnxModel:
         if backend not in self._onnx:
-            self._onnx[backend] = onnx_backend.load(self.model_path, self.cache_dir, backend,
-                                                    self._sentence_transformer)
+            self._onnx[backend] = onnx_backend.load(self.model_path, self.cache_dir, backend)
         return self._onnx[backend]
 
     @property

@@ -16,6 +16,8 @@ import hashlib
 import json
 import logging
 import os
+import subprocess
+import sys
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -150,10 +152,10 @@ def describe(model_path: str) -> Pipeline | None:
     return Pipeline(int(pooling["word_embedding_dimension"]), int(limit), bool(mean) and plain)
 
 
-def load(model_path: str, cache_dir: Path, backend: str, sentence_transformer: Callable[[], object]
-         ) -> OnnxModel:
-    """The ONNX model of the folder. Exported on first use into `cache_dir`, which is the one time torch
-    is needed (`sentence_transformer()` loads it); later loads read the export alone."""
+def load(model_path: str, cache_dir: Path, backend: str) -> OnnxModel:
+    """The ONNX model of the folder, exported on first use into `cache_dir`. The export is the one step
+    that needs torch, and it runs in a child process: this one never imports torch, so a server's memory
+    stays that of the ONNX model even on its first start."""
     pipeline = describe(model_path)
     if pipeline is None or not pipeline.mean_pooled:
         raise InvalidInput(f"CITEQA_QUERY_BACKEND={backend} runs mean-pooled sentence-transformers folders "
@@ -162,5 +164,24 @@ def load(model_path: str, cache_dir: Path, backend: str, sentence_transformer: C
     path = model_files(model_path, cache_dir, backend)
     if not path.exists():
         log.warning("exporting %s to ONNX (%s) into %s, once", Path(model_path).name, backend, path.parent)
-        export(sentence_transformer(), path, int8=backend == "onnx-int8")
+        done = subprocess.run([sys.executable, "-m", __name__, model_path, str(path), backend],
+                              capture_output=True, text=True)
+        if done.returncode != 0 or not path.exists():
+            last = (done.stderr.strip().splitlines() or ["no output"])[-1]
+            raise InvalidInput(f"exporting {Path(model_path).name} to ONNX failed ({last}); set "
+                               "CITEQA_QUERY_BACKEND=torch to run without the export")
     return OnnxModel(path, model_path, pipeline.max_tokens)
+
+
+def _export_main(model_path: str, path: str, backend: str) -> None:
+    """`python -m citeqa.index.onnx_backend MODEL_FOLDER OUT.onnx BACKEND`: what `load` runs in a child."""
+    from sentence_transformers import SentenceTransformer
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()
+    export(SentenceTransformer(model_path, device="cpu"), Path(path), int8=backend == "onnx-int8")
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    _export_main(*sys.argv[1:4])

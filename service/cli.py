@@ -145,19 +145,19 @@ def ask(
 
 @app.command()
 def calibrate(
-    questions: Annotated[Path | None,
-                         typer.Option("--set", help="Question set (default eval/questions.jsonl).")] = None,
+    name: Annotated[str, typer.Option("--set", help="An evaluation set of eval/sets/ (or the path of a "
+                                      "questions .jsonl file).")] = "seeds",
     data: DataOpt = None,
     max_false_rate: Annotated[float, typer.Option(min=0.0, max=1.0,
                                                   help="Share of answerable questions allowed to abstain.")]
     = 0.02,
 ) -> None:
     """Suggest CITEQA_ABSTAIN_THRESHOLD from a question set with answerable and unanswerable questions."""
-    from citeqa.eval import dataset
+    from citeqa.eval import dataset, sets
     from citeqa.eval.calibrate import calibrate as run
 
     settings = _settings(data_dir=("--data", data))
-    qs = dataset.load(questions or dataset.DEFAULT_SET)
+    qs = dataset.load(sets.find(name).questions)
     result = run(settings.engine().load(), qs, k=settings.top_k, max_false_rate=max_false_rate)
     typer.echo(f"answerable support:   {' '.join(f'{s:.2f}' for s in result.answerable)}")
     typer.echo(f"unanswerable support: {' '.join(f'{s:.2f}' for s in result.unanswerable)}")
@@ -168,44 +168,85 @@ def calibrate(
 
 @app.command("eval")
 def evaluate(
-    questions: Annotated[Path | None,
-                         typer.Option("--set", help="Question set (default eval/questions.jsonl).")] = None,
+    name: Annotated[str, typer.Option("--set", help="An evaluation set of eval/sets/ (or the path of a "
+                                      "questions .jsonl file).")] = "seeds",
+    every: Annotated[bool, typer.Option("--all", help="Every set of eval/sets/, one report each.")] = False,
     url: Annotated[str | None, typer.Option("--url", help="Evaluate a running server (e.g. "
                                             "http://127.0.0.1:8000) instead of this process.")] = None,
-    out: Annotated[Path, typer.Option("--out", help="Folder for report.json, report.md and plots.")]
-    = Path("var/eval"),
+    out: Annotated[Path, typer.Option("--out", help="Folder for report.json, report.md and plots (one "
+                                      "folder per set with --all).")] = Path("var/eval"),
     k: Annotated[int | None, typer.Option("--k", help="Passages each answer reads (default: "
                                           "CITEQA_TOP_K).")] = None,
-    docs: Annotated[Path | None, typer.Option("--docs", help="Folder to index for an in-process run "
-                                              "(default: CITEQA_DOCS_DIR, seeds/).")] = None,
+    docs: Annotated[Path | None, typer.Option("--docs", help="Index this folder instead of the set's "
+                                              "corpus.")] = None,
     data: Annotated[Path | None, typer.Option("--data", help="Evaluate this existing index instead of "
-                                              "building one from --docs.")] = None,
+                                              "building one.")] = None,
+    corpora: Annotated[Path, typer.Option("--corpora", help="Where the sets' recipes write their "
+                                          "corpora.")] = Path("var/corpora"),
     baselines: Annotated[bool, typer.Option(help="Also score the BM25-only and LangChain baselines.")] = True,
-    check: Annotated[Path | None, typer.Option("--check", help="Fail (exit 1) when a figure misses "
-                                               "its floor in this TOML file (eval/thresholds.toml).")] = None,
+    check: Annotated[bool, typer.Option("--check", help="Fail (exit 1) when a figure misses its set's "
+                                        "thresholds.toml, or falls behind LangChain's default.")] = False,
+    thresholds: Annotated[Path | None, typer.Option("--thresholds", help="Check against this TOML file "
+                                                    "instead of the set's own.")] = None,
 ) -> None:
-    """Score answers on a question set: retrieval, facts, grounding, abstention, latency; with baselines."""
+    """Score answers on evaluation sets: retrieval, facts, grounding, abstention, latency; with baselines."""
+    _require("eval")
+    from citeqa.eval import gate, report, sets
+
+    if every and (url or docs or data or thresholds):
+        _fail("--all: evaluates each set on its own corpus; drop --url, --docs, --data and --thresholds")
+    settings = _settings(data_dir=("--data", data), top_k=("--k", k))
+    chosen = [sets.find(n) for n in sets.names()] if every else [sets.find(name)]
+    bars = {}  # read before any work: a bad thresholds file fails in a second, not after the run
+    for s in chosen if check or thresholds else ():
+        if (thresholds or s.thresholds) is None:
+            _fail(f"--check: the set {s.name!r} has no thresholds.toml; give one with --thresholds")
+        bars[s.name] = (thresholds or s.thresholds, gate.load(thresholds or s.thresholds))
+    failed = []
+    for s in chosen:
+        folder = out / s.name if every else out
+        result = _evaluate_set(settings, s, url=url, docs=docs, use_data=data is not None, corpora=corpora,
+                               baselines=baselines, index_dir=out / "index" / s.name)
+        written = report.write(result, folder)
+        typer.echo(f"\n{s.name}:\n{report.table(result)}")
+        typer.echo("wrote " + ", ".join(str(p) for p in written))
+        if s.name in bars:
+            bar, floors = bars[s.name]
+            metrics = result["systems"]["citeqa"]["metrics"]
+            failures = gate.check(metrics, floors)
+            if "langchain" in result["systems"]:
+                failures += gate.versus(metrics, result["systems"]["langchain"]["metrics"], "langchain")
+            for line in failures:
+                typer.echo(f"below the bar ({s.name}): {line}", err=True)
+            if failures:
+                failed.append(f"{s.name} ({len(failures)}; see {folder / 'report.md'})")
+            else:
+                typer.echo(f"every figure of {s.name} meets {bar}")
+    if failed:
+        _fail(f"figures miss the bar on {', '.join(failed)}")
+
+
+def _evaluate_set(settings: Settings, s, *, url: str | None, docs: Path | None, use_data: bool,
+                  corpora: Path, baselines: bool, index_dir: Path) -> dict:
+    """One set through citeqa (in this process, or the server at `url`) and the baselines."""
     import tempfile
 
-    _require("eval")
-    from citeqa.eval import dataset, gate, report, runner, systems
+    from citeqa.eval import dataset, runner, sets, systems
 
-    settings = _settings(data_dir=("--data", data), docs_dir=("--docs", docs), top_k=("--k", k))
-    k = settings.top_k
-    qs = dataset.load(questions or dataset.DEFAULT_SET)
-    thresholds = gate.load(check) if check else None
+    questions = dataset.load(s.questions)
     with tempfile.TemporaryDirectory(prefix="citeqa-eval-") as tmp:
         if url:
             main_system, documents = systems.remote(url), _fetch_documents(url)
             engine = _scratch_engine(settings, Path(tmp), documents) if baselines else None
         else:
-            if data:
+            if use_data:
                 engine = settings.engine().load()
             else:
                 from citeqa.index.building import sync_folder
 
-                scratch = _scratch(settings, Path(tmp))
-                sync_folder(scratch.data_dir, settings.docs_dir, scratch.embedder(), scratch.chunk_params())
+                folder = docs or sets.corpus(s, corpora) or settings.docs_dir
+                scratch = _scratch(settings, index_dir)  # kept: the next run embeds only what changed
+                sync_folder(scratch.data_dir, folder, scratch.embedder(), scratch.chunk_params())
                 engine = scratch.engine().load()
             main_system = systems.local(engine, settings.abstain_threshold)
             documents = {d: (doc.title, doc.text) for d, doc in engine.snapshot().documents.items()}
@@ -213,17 +254,7 @@ def evaluate(
         if baselines:
             compared += [systems.local(engine, settings.abstain_threshold, mode="bm25", name="bm25"),
                          systems.langchain(documents, engine.embedder)]
-        result = runner.evaluate(compared, qs, k, source=str(questions or "eval/questions.jsonl"))
-    written = report.write(result, out)
-    typer.echo(report.table(result))
-    typer.echo("wrote " + ", ".join(str(p) for p in written))
-    if thresholds is not None:
-        failures = gate.check(result["systems"]["citeqa"]["metrics"], thresholds)
-        for line in failures:
-            typer.echo(f"below the bar: {line}", err=True)
-        if failures:
-            _fail(f"{len(failures)} figure(s) miss the thresholds in {check}; see {out / 'report.md'}")
-        typer.echo(f"every figure meets {check}")
+        return runner.evaluate(compared, questions, settings.top_k, source=s.name)
 
 
 def _fetch_documents(url: str) -> dict[str, tuple[str, str]]:

@@ -5,7 +5,7 @@ import json
 import pytest
 
 from citeqa.eval import dataset
-from citeqa.eval.gate import check, load
+from citeqa.eval.gate import check, load, versus
 from citeqa.index.errors import InvalidInput
 from tests.test_cli import run
 
@@ -15,7 +15,7 @@ LATENCY = ("latency_p50_ms", "latency_p95_ms")
 @pytest.fixture(scope="module")
 def evaluated(tmp_path_factory):
     out = tmp_path_factory.mktemp("eval")
-    result = run("eval", "--out", str(out), "--check", "eval/thresholds.toml")
+    result = run("eval", "--out", str(out), "--check")
     report = json.loads((out / "report.json").read_text()) if (out / "report.json").exists() else None
     return out, result, report
 
@@ -23,7 +23,7 @@ def evaluated(tmp_path_factory):
 def test_the_seeds_meet_every_threshold_and_the_report_is_written(evaluated):
     out, result, report = evaluated
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "every figure meets eval/thresholds.toml" in result.stdout
+    assert "every figure of seeds meets" in result.stdout and "thresholds.toml" in result.stdout
     assert "key-fact recall" in result.stdout  # the summary table
     for name in ("report.json", "report.md", "metrics.png", "latency.png"):
         assert (out / name).stat().st_size > 1000, name
@@ -65,15 +65,17 @@ def test_a_figure_under_its_floor_fails_the_run_and_names_it(seeds_data, tmp_pat
     bar = tmp_path / "bar.toml"
     bar.write_text("[floors]\nkey_fact_recall = 1.01\n[ceilings]\nfalse_abstention_rate = 0.5\n")
     result = run("eval", "--set", str(questions), "--no-baselines", "--out", str(tmp_path / "out"),
-                 "--check", str(bar), "--data", str(seeds_data))  # an index built already: only reads it
+                 "--thresholds", str(bar), "--data", str(seeds_data))  # an index built already: only reads it
     assert result.returncode == 1
     assert "key_fact_recall" in result.stderr and "false_abstention_rate" not in result.stderr
     assert (tmp_path / "out" / "report.md").exists()  # the report is still written, to see why
 
 
 def test_bad_input_is_one_plain_line_and_a_non_zero_exit(tmp_path):
-    missing = run("eval", "--check", str(tmp_path / "nope.toml"))
-    assert missing.returncode == 1 and missing.stderr.startswith("error: --check:")
+    missing = run("eval", "--thresholds", str(tmp_path / "nope.toml"))
+    assert missing.returncode == 1 and missing.stderr.startswith("error: --thresholds:")
+    unknown = run("eval", "--set", "no-such-set")
+    assert unknown.returncode == 1 and "choose one of" in unknown.stderr and "seeds" in unknown.stderr
     broken = tmp_path / "broken.jsonl"
     broken.write_text('{"id": "x", "question": }\n')
     result = run("eval", "--set", str(broken))
@@ -90,6 +92,8 @@ def test_the_gate_checks_floors_and_ceilings(tmp_path):
     assert check({"hit_at_5": None, "false_abstention_rate": 0.0}, bar) == [
         "hit_at_5: None is below its floor 0.95"]
     assert "not a metric" in check({}, {"floors": {"typo": 1.0}})[0]
+    ours, theirs = {"hit_at_5": 0.8, "key_fact_recall": 0.9}, {"hit_at_5": 0.85, "key_fact_recall": 0.9}
+    assert versus(ours, theirs, "langchain") == ["hit_at_5: 0.8 is below langchain's 0.85"]
     odd = tmp_path / "odd.toml"
     odd.write_text("[flors]\nhit_at_5 = 1\n")
     with pytest.raises(InvalidInput, match="unknown tables"):

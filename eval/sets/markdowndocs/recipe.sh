@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Build the "markdowndocs" corpus: the Markdown documentation shipped in the npm package pino@10.4.0
+# (docs/*.md plus README.md and SECURITY.md), copied into DEST as a flat folder of .md files.
+# Usage: recipe.sh DEST
+set -euo pipefail
+
+PKG="pino"
+VERSION="10.4.0"
+
+if [ "$#" -ne 1 ]; then
+  echo "usage: $0 DEST" >&2
+  exit 2
+fi
+DEST="$1"
+
+TMP="$(mktemp -d)"
+trap 'rm -rf "$TMP"' EXIT
+
+(cd "$TMP" && npm pack --silent "${PKG}@${VERSION}" >/dev/null)
+mkdir -p "$TMP/x"
+tar -xzf "$TMP/${PKG}-${VERSION}.tgz" -C "$TMP/x"
+SRC="$TMP/x/package"
+
+mkdir -p "$DEST"
+# Idempotent: drop the .md files a previous run left, then copy afresh.
+find "$DEST" -maxdepth 1 -type f -name '*.md' -delete
+
+count=0
+while IFS= read -r rel; do
+  name="$(printf '%s' "$rel" | tr '/' '-' | LC_ALL=C tr -cd 'A-Za-z0-9._-')"
+  case "$name" in *.md) ;; *) name="$name.md" ;; esac
+  if [ -e "$DEST/$name" ]; then
+    echo "duplicate document id: $name" >&2
+    exit 1
+  fi
+  cp "$SRC/$rel" "$DEST/$name"
+  count=$((count + 1))
+done < <(cd "$SRC" && { find docs -maxdepth 1 -type f -name '*.md'; printf '%s\n' README.md SECURITY.md; } | LC_ALL=C sort)
+
+echo "copied $count files into $DEST"
