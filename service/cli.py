@@ -327,8 +327,8 @@ def bench(
 
 @app.command()
 def serve(
-    host: Annotated[str | None, typer.Option(help="Address to bind (default 127.0.0.1).")] = None,
-    port: Annotated[int | None, typer.Option(help="Port (default 8000).")] = None,
+    host: Annotated[str | None, typer.Option(help="Address to bind (default: CITEQA_HOST).")] = None,
+    port: Annotated[int | None, typer.Option(help="Port (default: CITEQA_PORT).")] = None,
     data: DataOpt = None,
     seed: Annotated[Path | None, typer.Option(help="Build the index from this folder first when the data "
                                               "folder has never held one (default: CITEQA_SEED_DIR).")]
