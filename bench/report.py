@@ -130,6 +130,11 @@ def markdown(result: dict, plot: str | None) -> str:
                           [[r["texts_embedded"], r["pipeline_s"], r["bare_encode_s"],
                             r["pipeline_chunks_per_s"], r["bare_chunks_per_s"], r["share_of_bare"],
                             r["unchanged_rebuild_s"], r["unchanged_rebuild_cli_s"]]]))
+    if result.get("shapes"):
+        sizes = [k for k in result["shapes"][0] if k.startswith("s_per_mb_at_")]
+        out.append("\n## Hostile inputs: parse and cut, seconds per MB\n")
+        out.append(_table(["shape", *(k.replace("s_per_mb_at_", "s/MB at ") for k in sizes), "outcome"],
+                          [[r["shape"], *(r[k] for k in sizes), r["outcome"]] for r in result["shapes"]]))
     if result.get("scale"):
         out.append("\n## Scale (synthetic 384-d vectors)\n")
         out.append(_table(["vectors", "index", "build s", "file MB", "load s", "RSS MB", "p50 ms", "p99 ms",

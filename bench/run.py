@@ -16,9 +16,11 @@ from citeqa.index.embedding import Embedder
 from citeqa.index.engine import Engine
 
 QUICK = {"sequential": 150, "load_s": 4, "load_runs": 1, "rounds": 1, "ingest_rounds": 1,
-         "scale": (10_000,), "bm25": 20_000, "variants": False}
+         "scale": (10_000,), "bm25": 20_000, "variants": False,
+         "shape_sizes": (100_000, 200_000)}
 FULL = {"sequential": 1000, "load_s": 15, "load_runs": 3, "rounds": 5, "ingest_rounds": 5,
-        "scale": (10_000, 100_000, 1_000_000), "bm25": 1_000_000, "variants": True}
+        "scale": (10_000, 100_000, 1_000_000), "bm25": 1_000_000, "variants": True,
+        "shape_sizes": (1_000_000, 4_000_000)}
 VARIANTS = {  # the same load against the server configured otherwise, to show what each choice is worth
     "load_unbatched": {"CITEQA_BATCH_WINDOW_MS": "0", "CITEQA_BATCH_SIZE": "1"},
     "load_int8": {"CITEQA_QUERY_BACKEND": "onnx-int8"},
@@ -77,7 +79,7 @@ class Setup:
 
 
 def run(setup: Setup, questions: list[str], docs: Path, quick: bool = False, name: str | None = None) -> dict:
-    from citeqa.bench import inprocess, scale
+    from citeqa.bench import inprocess, scale, shapes
 
     plan = QUICK if quick else FULL
     began = time.perf_counter()
@@ -102,5 +104,6 @@ def run(setup: Setup, questions: list[str], docs: Path, quick: bool = False, nam
         result["scale"] = scale.run(sizes=plan["scale"], queries=300 if quick else 1000,
                                     workdir=Path(tmp), threads=1)  # as `citeqa serve` runs FAISS
         result["bm25"] = scale.bm25_cost(plan["bm25"], setup.depth)
+        result["shapes"] = shapes.seconds_per_mb(plan["shape_sizes"])
     result["seconds"] = round(time.perf_counter() - began, 1)
     return result

@@ -1,4 +1,5 @@
-"""Read .txt, .md and .html files into documents: doc_id from the file name, title from the first line."""
+"""Read .txt, .md and .html files into documents: doc_id from the file name; HTML and Markdown parsed
+into blocks (blocks.py), plain text read line by line (cleaning.py)."""
 
 from __future__ import annotations
 
@@ -8,23 +9,16 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from bs4 import BeautifulSoup, Comment, NavigableString, Tag
-
+from citeqa.index import html_blocks, markdown_blocks
+from citeqa.index.blocks import render
 from citeqa.index.cleaning import find_content
 from citeqa.index.errors import InvalidInput, UnsupportedDocument
-from citeqa.index.records import Document
+from citeqa.index.records import Document, Span
 
 log = logging.getLogger(__name__)
 
 SUFFIXES = (".txt", ".md", ".html", ".htm")
 DOC_ID_PATTERN = re.compile(r"^[A-Za-z0-9._-]{1,128}$")
-
-_DROP_TAGS = {"script", "style", "noscript", "template", "svg", "canvas", "iframe", "nav", "footer",
-              "aside", "form", "button", "select", "head"}
-_BLOCK_TAGS = {"p", "div", "section", "article", "main", "header", "h1", "h2", "h3", "h4", "h5", "h6",
-               "li", "ul", "ol", "dl", "dt", "dd", "blockquote", "pre", "table", "tr", "figure",
-               "figcaption", "hr", "br", "body", "title", "address", "details", "summary"}
-
 
 @dataclass(frozen=True)
 class Skipped:
@@ -60,55 +54,31 @@ def decode(data: bytes, name: str) -> str:
                                   ) from exc
 
 
-def html_to_text(html: str) -> str:
-    """Visible text of an HTML page, one line per block, the <title> first when the body lacks it."""
-    soup = BeautifulSoup(html, "html.parser")
-    title = soup.title.get_text(" ", strip=True) if soup.title else ""
-    for node in soup.find_all(string=lambda s: isinstance(s, Comment)):
-        node.extract()
-    for tag in soup.find_all(_DROP_TAGS):
-        tag.decompose()
-    parts: list[str] = []
-
-    def walk(node: Tag) -> None:
-        for child in node.children:
-            if isinstance(child, NavigableString):
-                parts.append(str(child))
-            elif isinstance(child, Tag):
-                block = child.name in _BLOCK_TAGS
-                if block:
-                    parts.append("\n")
-                walk(child)
-                if block:
-                    parts.append("\n")
-
-    walk(soup)
-    lines = [re.sub(r"\s+", " ", line).strip() for line in "".join(parts).split("\n")]
-    body = "\n\n".join(line for line in lines if line)
-    if title and not body.startswith(title):
-        body = f"{title}\n\n{body}" if body else title
-    return body
-
-
 def parse(data: bytes, name: str, doc_id: str | None = None, title: str | None = None,
           source: str = "api") -> Document:
-    """Turn a file's bytes into a Document; `name` decides the format and, by default, the doc_id."""
+    """Turn a file's bytes into a Document; `name` decides the format and, by default, the doc_id.
+    HTML and Markdown are parsed into blocks and stored as their readable rendering."""
     suffix = Path(name).suffix.lower()
     if suffix not in SUFFIXES:
         raise UnsupportedDocument(f"{name}: unsupported file type {suffix or '(none)'}; "
                                   f"use one of {', '.join(SUFFIXES)}")
-    text = decode(data, name)
-    if suffix in (".html", ".htm"):
-        text = html_to_text(text)
-    return make_document(text, doc_id or Path(name).stem, title, source)
+    raw = decode(data, name)
+    if suffix == ".txt":
+        return make_document(raw, doc_id or Path(name).stem, title, source)
+    found, blocks = (html_blocks.parse(raw) if suffix in (".html", ".htm") else markdown_blocks.parse(raw))
+    text, spans = render(blocks)
+    return make_document(text, doc_id or Path(name).stem, title or found, source, content=spans)
 
 
-def make_document(text: str, doc_id: str, title: str | None = None, source: str = "api") -> Document:
+def make_document(text: str, doc_id: str, title: str | None = None, source: str = "api",
+                  content: list[Span] | None = None) -> Document:
+    """`content` are the spans to index, when a parser found them; plain text is read line by line."""
     check_doc_id(doc_id)
     if not text.strip():
         raise InvalidInput(f"{doc_id}: the document is empty")
     title = (title or "").strip() or title_of(text)
-    return Document(doc_id=doc_id, title=title, text=text, content=find_content(text), source=source)
+    spans = content if content is not None else find_content(text)
+    return Document(doc_id=doc_id, title=title, text=text, content=spans, source=source)
 
 
 def read_folder(folder: Path) -> Iterator[Document | Skipped]:

@@ -7,10 +7,11 @@ from dataclasses import dataclass, field
 
 @dataclass(frozen=True)
 class Span:
-    """A half-open range of code points in a document's stored text."""
+    """A half-open range of code points in a document's stored text, and the kind of block it is."""
 
     start: int
     end: int
+    kind: str = "text"  # "text" (prose of a plain file) or a kind of blocks.py
 
 
 @dataclass

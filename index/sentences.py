@@ -9,6 +9,7 @@ from collections.abc import Callable
 import pysbd
 from langchain_text_splitters import RecursiveCharacterTextSplitter
 
+from citeqa.index.blocks import CODE, WHOLE
 from citeqa.index.cleaning import is_call_to_action
 from citeqa.index.records import Sentence, Span
 
@@ -39,6 +40,34 @@ def _locate(text: str, pieces: list[str], base: int) -> list[Span]:
     return spans
 
 
+# pysbd's time grows with the square of the text it is given (80 kB of short sentences: 8 s), so a long
+# paragraph is cut into windows of about this many characters first, each at a sentence end where one is.
+WINDOW = 2000
+_ENDS = re.compile(r"[.!?][\"”’)]*\s+")
+
+
+def windows(line: str, size: int = WINDOW) -> list[tuple[int, str]]:
+    """`line` in pieces of at most about `size` characters, with their offsets: cut after the last
+    sentence end of each window, else at its last space, else where it ends."""
+    out, start = [], 0
+    while len(line) - start > size:
+        window = line[start:start + size]
+        ends = [m.end() for m in _ENDS.finditer(window)]
+        cut = ends[-1] if ends and ends[-1] > size // 4 else (window.rfind(" ") + 1 or size)
+        out.append((start, line[start:start + cut]))
+        start += cut
+    out.append((start, line[start:]))
+    return out
+
+
+def _segment(line: str, base: int) -> list[Span]:
+    """Sentence spans of one paragraph, window by window."""
+    spans = []
+    for offset, piece in windows(line):
+        spans += _locate(piece, _segmenter.segment(piece), base + offset)
+    return spans
+
+
 def split_sentences(doc_id: str, text: str, content: list[Span], count_tokens: Callable[[str], int],
                     max_tokens: int) -> list[Sentence]:
     """Sentences of the content spans, in order. One over `max_tokens` is cut into pieces that fit,
@@ -47,11 +76,23 @@ def split_sentences(doc_id: str, text: str, content: list[Span], count_tokens: C
         chunk_size=max_tokens, chunk_overlap=0, length_function=count_tokens,
         separators=["; ", ", ", " – ", " — ", " ", ""], keep_separator="end", strip_whitespace=True,
     )
+    code_splitter = RecursiveCharacterTextSplitter(
+        chunk_size=max_tokens, chunk_overlap=0, length_function=count_tokens,
+        separators=["\n\n", "\n", " ", ""], keep_separator="start", strip_whitespace=True,
+    )
     out: list[Sentence] = []
     for span in content:
+        if span.kind in WHOLE:  # a code block, list item, table row, signature or heading: one unit
+            body = text[span.start:span.end]
+            fits = count_tokens(body) <= max_tokens
+            parts = [span] if fits else _locate(body, (code_splitter if span.kind == CODE else splitter)
+                                                .split_text(body), span.start)
+            out += [Sentence(stable_id(doc_id, p.start, text[p.start:p.end]), doc_id, p.start, p.end,
+                             text[p.start:p.end]) for p in parts]
+            continue
         # A line joined across a soft break keeps its newline; the segmenter would cut there.
         line = text[span.start:span.end].replace("\n", " ")
-        for sent in _locate(line, _segmenter.segment(line), span.start):
+        for sent in _segment(line, span.start):
             body = text[sent.start:sent.end]
             if is_call_to_action(body):
                 continue

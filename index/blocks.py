@@ -1,0 +1,65 @@
+"""Documents as structure: blocks with a kind and the headings above them, rendered to readable text.
+
+HTML and Markdown are parsed into blocks (html_blocks.py, markdown_blocks.py); the stored text is
+their rendering, one blank line between blocks, so every offset points into what a reader sees. A
+block's kind decides how it is cut: prose is split into sentences, while a code block, a list item, a
+table row or an API signature is a unit of its own.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from citeqa.index.records import Span
+
+HEADING, PARAGRAPH, LIST_ITEM, CODE, TABLE_ROW, SIGNATURE, DEFINITION, QUOTE, NOTE = (
+    "heading", "paragraph", "list_item", "code", "table_row", "signature", "definition", "quote", "note")
+# Kinds that are one unit each, never split into sentences. A heading is indexed with the blocks
+# below it (a chunk starts at it), and never cited: it states nothing.
+WHOLE = frozenset({HEADING, CODE, TABLE_ROW, SIGNATURE, DEFINITION, LIST_ITEM})
+# Marks that only link to a place (Sphinx's pilcrow, "#" anchors) and say nothing to a reader.
+ANCHOR_MARKS = frozenset("¶#§🔗")
+_SPACES = re.compile(r"[ \t\r\f\v\u00a0\u200b]+")
+
+
+@dataclass(frozen=True)
+class Block:
+    kind: str
+    text: str
+    level: int = 0  # a heading's level, 1 to 6
+    section: tuple[str, ...] = ()  # the headings above the block, outermost first
+
+
+def inline(text: str) -> str:
+    """Prose as a reader sees it: wrapped source lines joined, runs of white space made one."""
+    return _SPACES.sub(" ", text.replace("\n", " ")).strip()
+
+
+def render(blocks: list[Block]) -> tuple[str, list[Span]]:
+    """The stored text of `blocks` and each block's span in it (same order)."""
+    parts, spans, pos = [], [], 0
+    for block in blocks:
+        if parts:
+            parts.append("\n\n")
+            pos += 2
+        parts.append(block.text)
+        spans.append(Span(pos, pos + len(block.text), block.kind))
+        pos += len(block.text)
+    return "".join(parts), spans
+
+
+
+
+def sectioned(blocks: list[Block]) -> list[Block]:
+    """The blocks with their section paths filled in from the headings before them."""
+    out, path = [], []  # path: (level, text) of the open headings
+    for block in blocks:
+        if block.kind == HEADING:
+            while path and path[-1][0] >= block.level:
+                path.pop()
+            out.append(Block(block.kind, block.text, block.level, tuple(t for _, t in path)))
+            path.append((block.level, block.text))
+        else:
+            out.append(Block(block.kind, block.text, block.level, tuple(t for _, t in path)))
+    return out
