@@ -101,7 +101,8 @@ async def _from_json(request: Request):
     if not body.text.strip():
         raise InvalidInput("text: must not be empty")
     doc_id = body.doc_id or "doc-" + hashlib.sha256(body.text.encode()).hexdigest()[:16]
-    return make_document(body.text, doc_id, body.title)
+    # Parsing is CPU work linear in the text: in a worker thread, so /healthz and asks keep answering.
+    return await run_in_threadpool(make_document, body.text, doc_id, body.title)
 
 
 async def _from_upload(request: Request, limit: float):
@@ -123,9 +124,9 @@ async def _from_upload(request: Request, limit: float):
     if not name:
         raise InvalidInput("file: the upload has no file name; name it with a .txt, .md or .html suffix")
     try:
-        return parse(data, name.replace("\\", "/").rsplit("/", 1)[-1],
-                     doc_id=doc_id if isinstance(doc_id, str) and doc_id else None,
-                     title=title if isinstance(title, str) else None)
+        return await run_in_threadpool(parse, data, name.replace("\\", "/").rsplit("/", 1)[-1],
+                                       doc_id=doc_id if isinstance(doc_id, str) and doc_id else None,
+                                       title=title if isinstance(title, str) else None)
     except InvalidInput as exc:
         message = exc.message if exc.message.startswith("doc_id") else f"file: {exc.message}"
         raise InvalidInput(message) from None

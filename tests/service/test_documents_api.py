@@ -1,5 +1,6 @@
 """Live documents end to end: add, ask, restart, delete, concurrent use, bad requests, the API key."""
 
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
@@ -181,3 +182,24 @@ def test_auth_reads_closes_the_reading_routes_too(seeds_data, tmp_path):
         assert httpx.get(f"{server.url}/healthz").status_code == 200
     finally:
         server.stop()
+
+
+def test_hostile_uploads_are_refused_or_parsed_while_the_server_keeps_answering(srv):
+    """Parsing runs in a worker thread, in time linear in the file: /healthz answers throughout."""
+    deep = ("<div>" * 300_000).encode()
+    refused = httpx.post(f"{srv.url}/v1/documents", files={"file": ("deep.html", deep, "text/html")},
+                         headers=AUTH, timeout=60)
+    assert refused.status_code == 422 and refused.json()["error"]["message"].startswith("file: the markup")
+    long_line = ("The slipway at Vessa takes one barge at a time. " * 600).encode()  # 30 kB on one line
+    with ThreadPoolExecutor(1) as pool:
+        upload = pool.submit(httpx.post, f"{srv.url}/v1/documents", headers=AUTH, timeout=300,
+                             files={"file": ("slipway.txt", long_line, "text/plain")})
+        waits = []
+        while not upload.done():
+            began = time.perf_counter()
+            assert httpx.get(f"{srv.url}/healthz", timeout=10).status_code == 200
+            waits.append(time.perf_counter() - began)
+            time.sleep(0.05)
+        assert upload.result().status_code == 201, upload.result().text
+    assert len(waits) > 5 and max(waits) < 2.0, f"slowest /healthz during the upload: {max(waits):.2f} s"
+    assert httpx.delete(f"{srv.url}/v1/documents/slipway", headers=AUTH).status_code == 204
