@@ -15,9 +15,9 @@ from citeqa.index.building import ChunkParams, sync_folder
 from citeqa.index.embedding import Embedder
 from citeqa.index.engine import Engine
 
-QUICK = {"sequential": 150, "load_s": 4, "load_runs": 1, "rounds": 1, "ingest_rounds": 1,
-         "scale": (10_000,), "bm25": 20_000, "variants": False,
-         "shape_sizes": (100_000, 200_000)}
+QUICK = {"sequential": 60, "load_s": 3, "load_runs": 1, "rounds": 1, "ingest_rounds": 1,
+         "scale": (10_000,), "bm25": 10_000, "variants": False,
+         "shape_sizes": (50_000,)}
 FULL = {"sequential": 1000, "load_s": 15, "load_runs": 3, "rounds": 5, "ingest_rounds": 5,
         "scale": (10_000, 100_000, 1_000_000), "bm25": 1_000_000, "variants": True,
         "shape_sizes": (1_000_000, 4_000_000)}
@@ -99,7 +99,7 @@ def run(setup: Setup, questions: list[str], docs: Path, quick: bool = False, nam
         result["query_model"] = inprocess.query_model_cost(embedder, questions, batch, backends)
         engine = Engine(data, embedder, setup.params, setup.depth).load()
         result["answer_vs_langchain"] = inprocess.answer_vs_langchain(
-            engine, questions if not quick else questions[:30], setup.threshold, setup.top_k, plan["rounds"])
+            engine, questions if not quick else questions[:10], setup.threshold, setup.top_k, plan["rounds"])
         result["ingestion"] = inprocess.ingestion(docs, embedder, setup.params, plan["ingest_rounds"])
         result["scale"] = scale.run(sizes=plan["scale"], queries=300 if quick else 1000,
                                     workdir=Path(tmp), threads=1)  # as `citeqa serve` runs FAISS

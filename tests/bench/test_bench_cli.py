@@ -18,7 +18,7 @@ def test_the_quick_benchmark_measures_every_target_and_writes_the_report(tmp_pat
     assert done.returncode == 0, done.stderr[-3000:]
     result = json.loads((tmp_path / "results" / "quick.json").read_text())
     serving = result["serving"]
-    assert serving["sequential"]["n"] == 150 and serving["load"]["requests"] > 0
+    assert serving["sequential"]["n"] == 60 and serving["load"]["requests"] > 0
     assert serving["load"]["non_2xx"] == 0 and serving["load"]["socket_errors"] == 0
     assert 0 < serving["cold_start_s"] and serving["peak_rss_mb"] > 100
     cpu = serving["load"]["cpu"]  # where the CPU went under load: what explains the throughput reached

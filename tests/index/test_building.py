@@ -34,18 +34,16 @@ def docs(tmp_path):
     return folder
 
 
-def test_unchanged_rebuild_embeds_nothing_and_never_loads_the_model(tmp_path, docs, embedder):
-    data = tmp_path / "data"
-    sync_folder(data, docs, embedder, chunk_params(), progress=False)
+def test_unchanged_rebuild_embeds_nothing_and_never_loads_the_model(tmp_path, docs, seeds_data):
+    data = shutil.copytree(seeds_data, tmp_path / "data")  # the seeds, as a build of `docs` left them
     cold = new_embedder()  # not loaded: a rebuild that needs no embedding must not pay for loading it
     report = sync_folder(data, docs, cold, chunk_params(), progress=False)
     assert report.embedded == 0 and report.unchanged == 5 and cold._model is None and not cold._onnx
     assert report.seconds < 5  # generous: it measures ~0.1 s; the benchmark gives real figures
 
 
-def test_add_replace_delete_touch_only_that_document(tmp_path, docs, embedder):
-    data = tmp_path / "data"
-    sync_folder(data, docs, embedder, chunk_params(), progress=False)
+def test_add_replace_delete_touch_only_that_document(tmp_path, docs, embedder, seeds_data):
+    data = shutil.copytree(seeds_data, tmp_path / "data")  # the seeds, as a build of `docs` left them
     before = store_at(data).rows("chunks")[0]
     counting = CountingEmbedder(embedder)
 
@@ -67,9 +65,8 @@ def test_add_replace_delete_touch_only_that_document(tmp_path, docs, embedder):
     assert store_at(data).rows("chunks")[0] == before  # the seeds' chunks never changed
 
 
-def test_api_documents_survive_a_folder_rebuild_and_can_be_deleted(tmp_path, docs, embedder):
-    data = tmp_path / "data"
-    sync_folder(data, docs, embedder, chunk_params(), progress=False)
+def test_api_documents_survive_a_folder_rebuild_and_can_be_deleted(tmp_path, docs, embedder, seeds_data):
+    data = shutil.copytree(seeds_data, tmp_path / "data")  # the seeds, as a build of `docs` left them
     put_document(data, make_document("Otter census\nLake Vrana holds forty otters.", "otters"), embedder,
                  chunk_params())
     sync_folder(data, docs, embedder, chunk_params(), progress=False)

@@ -1,5 +1,8 @@
 """Every chunk and sentence of the seeds is an exact, in-limit, stably named slice of its document."""
 
+import json
+from pathlib import Path
+
 from citeqa.index.building import sync_folder
 from citeqa.index.snapshot import store_at
 from tests.support import SEEDS, chunk_params
@@ -26,10 +29,15 @@ def test_chunk_and_sentence_offsets_reproduce_their_text(engine):
 
 
 def test_no_chunk_exceeds_the_models_window(engine, embedder):
+    """Counted by the model's own tokenizer file, special tokens included, as the model would read it."""
+    from tokenizers import Tokenizer
+
     snap = engine.snapshot()
-    limit = embedder.model.max_seq_length
-    tokenize = embedder.model.tokenizer
-    sizes = [len(tokenize(snap.chunk(r).text)["input_ids"]) for r in range(len(snap.chunk_ids))]
+    folder = Path(embedder.model_path)
+    limit = json.loads((folder / "sentence_bert_config.json").read_text())["max_seq_length"]
+    tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
+    tokenizer.no_truncation()
+    sizes = [len(tokenizer.encode(snap.chunk(r).text).ids) for r in range(len(snap.chunk_ids))]
     assert max(sizes) <= limit  # counted with [CLS] and [SEP]: nothing is truncated
     assert sum(sizes) / len(sizes) > 0.6 * limit  # and chunks are not needlessly small
 

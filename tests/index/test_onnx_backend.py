@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from citeqa.index.errors import InvalidInput
-from tests.support import ROOT, new_embedder
+from tests.support import MODEL_CACHE, ROOT, new_embedder
 
 QUESTIONS = ["Why does Moscow want Pokrovsk?", "How much territory did Russia capture in November?",
              "Who is Emil Kastehelmi?", "What is the boiling point of mercury at sea level, in kelvin?"]
@@ -27,10 +27,13 @@ def torch():
 
 @pytest.mark.parametrize("backend, least_cosine", [("onnx", 0.99999), ("onnx-int8", 0.98)])
 def test_questions_embed_as_torch_does(torch, cache, backend, least_cosine):
-    fast = new_embedder(query_backend=backend, cache_dir=cache)
+    """int8 is exported here, into a cache of its own, to watch the export; fp32 comes from the session's
+    shared cache (tests/support), exported the same way once per run."""
+    folder = cache if backend == "onnx-int8" else MODEL_CACHE
+    fast = new_embedder(query_backend=backend, cache_dir=folder)
     fast.encode_queries(QUESTIONS[:1])
-    exported = list(cache.glob(f"*.{backend}.onnx"))
-    assert len(exported) == 1 and not list(cache.glob(".*")), "one export, no half-written files left"
+    exported = list(folder.glob(f"*.{backend}.onnx"))
+    assert len(exported) == 1 and not list(folder.glob(".*")), "one export, no half-written files left"
     for texts in (QUESTIONS, [LONG], QUESTIONS[:1]):  # a batch, one text past the 256-token limit, one
         got, want = fast.encode_queries(texts), torch.encode(texts)
         assert got.shape == want.shape and got.dtype == np.float32
@@ -38,18 +41,18 @@ def test_questions_embed_as_torch_does(torch, cache, backend, least_cosine):
         assert (got * want).sum(axis=1).min() >= least_cosine
     # Loading again reuses the export instead of writing it anew.
     before = exported[0].stat().st_mtime_ns
-    new_embedder(query_backend=backend, cache_dir=cache).encode_queries(["again"])
+    new_embedder(query_backend=backend, cache_dir=folder).encode_queries(["again"])
     assert exported[0].stat().st_mtime_ns == before
 
 
-def test_documents_embed_as_torch_does_without_importing_it(cache, tmp_path):
+def test_documents_embed_as_torch_does_without_importing_it(tmp_path):
     """Chunks and sentences go through the fp32 export: the vectors sentence-transformers gives, in a
     process that never imports torch once the export exists."""
-    code = ("import sys, numpy as np; from tests.support import ROOT, new_embedder; "
-            f"e = new_embedder(cache_dir={str(cache)!r}); "
+    code = ("import sys, numpy as np; from tests.support import MODEL_CACHE, ROOT, new_embedder; "
+            f"e = new_embedder(cache_dir={str(MODEL_CACHE)!r}); "
             f"np.save({str(tmp_path / 'v.npy')!r}, e.encode({[LONG, *QUESTIONS]!r})); "
             "print(e.count_tokens('Pokrovsk'), 'torch' in sys.modules)")
-    new_embedder(cache_dir=cache).load()  # the export, once (it needs torch)
+    new_embedder().load()  # the shared export, made once per run (in a child process: it needs torch)
     done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr[-2000:]
     tokens, torch_loaded = done.stdout.split()

@@ -35,21 +35,6 @@ for page in "${PAGES[@]}"; do
   fi
 done
 
-mkdir -p "$DEST"
-# Idempotent: drop the .html files a previous run left, then copy afresh.
-find "$DEST" -maxdepth 1 -type f -name '*.html' -delete
-
-count=0
-for page in "${PAGES[@]}"; do
-  rel="$page.html"
-  name="$(printf '%s' "$rel" | tr '/' '-' | LC_ALL=C tr -cd 'A-Za-z0-9._-')"
-  case "$name" in *.html) ;; *) name="$name.html" ;; esac
-  if [ -e "$DEST/$name" ]; then
-    echo "duplicate document id: $name" >&2
-    exit 1
-  fi
-  cp "$SRC/$rel" "$DEST/$name"
-  count=$((count + 1))
-done
-
-echo "copied $count files into $DEST"
+# shellcheck source=../copy_flat.sh
+source "$(dirname "$0")/../copy_flat.sh"
+printf '%s.html\n' "${PAGES[@]}" | copy_flat "$SRC" "$DEST" .html

@@ -21,20 +21,7 @@ mkdir -p "$TMP/x"
 tar -xzf "$TMP/${PKG}-${VERSION}.tgz" -C "$TMP/x"
 SRC="$TMP/x/package"
 
-mkdir -p "$DEST"
-# Idempotent: drop the .md files a previous run left, then copy afresh.
-find "$DEST" -maxdepth 1 -type f -name '*.md' -delete
-
-count=0
-while IFS= read -r rel; do
-  name="$(printf '%s' "$rel" | tr '/' '-' | LC_ALL=C tr -cd 'A-Za-z0-9._-')"
-  case "$name" in *.md) ;; *) name="$name.md" ;; esac
-  if [ -e "$DEST/$name" ]; then
-    echo "duplicate document id: $name" >&2
-    exit 1
-  fi
-  cp "$SRC/$rel" "$DEST/$name"
-  count=$((count + 1))
-done < <(cd "$SRC" && { find docs -maxdepth 1 -type f -name '*.md'; printf '%s\n' README.md SECURITY.md; } | LC_ALL=C sort)
-
-echo "copied $count files into $DEST"
+# shellcheck source=../copy_flat.sh
+source "$(dirname "$0")/../copy_flat.sh"
+(cd "$SRC" && { find docs -maxdepth 1 -type f -name '*.md'; printf '%s\n' README.md SECURITY.md; } | LC_ALL=C sort) \
+  | copy_flat "$SRC" "$DEST" .md
