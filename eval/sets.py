@@ -17,7 +17,6 @@ from pathlib import Path
 from citeqa.index.errors import InvalidInput
 
 SETS_DIR = Path(__file__).resolve().with_name("sets")
-DEFAULT = "seeds"
 _STAMP = ".recipe-digest"
 
 

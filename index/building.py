@@ -70,7 +70,7 @@ def prepare(docs: list[Document], embedder: Embedder, params: ChunkParams, progr
                                  params.chunk_tokens, params.overlap_tokens)
         cut.append((doc, chunks, sents))
     texts = [c.text for _, chunks, _ in cut for c in chunks] + [s.text for _, _, sents in cut for s in sents]
-    vecs = embedder.encode(texts, progress=progress)
+    vecs = embedder.encode(texts, progress=progress, release=True)
     n_chunks = sum(len(chunks) for _, chunks, _ in cut)
     chunk_vecs, sent_vecs = vecs[:n_chunks], vecs[n_chunks:]
     out, ci, si = [], 0, 0

@@ -123,15 +123,18 @@ class Embedder:
             return self.encode(texts)
         return self._onnx_model(self.query_backend).encode(texts)
 
-    def encode_batch(self, texts: list[str], last: bool = True) -> np.ndarray:
-        """One batch of documents' texts, as it is: no sorting, no progress. After the `last` batch of a
-        write the model gives back the memory long texts needed."""
+    def encode_batch(self, texts: list[str], release: bool = False) -> np.ndarray:
+        """One batch of documents' texts, as it is: no sorting, no progress. `release`: the model gives
+        back the memory long texts needed, after this batch (onnx_backend.OnnxModel.encode)."""
         if self.onnx:
-            return self._onnx_model("onnx").encode(texts, release=last)
+            return self._onnx_model("onnx").encode(texts, release=release)
         return self.model.encode(texts, batch_size=self.batch_size, normalize_embeddings=True,
                                  convert_to_numpy=True)
 
-    def encode(self, texts: list[str], progress: bool = False, desc: str = "embedding") -> np.ndarray:
+    def encode(self, texts: list[str], progress: bool = False, desc: str = "embedding",
+               release: bool = False) -> np.ndarray:
+        """`release`: give back the run memory after the last batch, as a write to a long-lived index
+        does; a caller embedding many small calls (an evaluation baseline) leaves it and stays fast."""
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
         # Sorting by length keeps padding small inside each batch; the order is restored after.
@@ -140,6 +143,7 @@ class Embedder:
         with tqdm(total=len(texts), desc=desc, unit="text", disable=not progress) as bar:
             for i in range(0, len(texts), self.batch_size):
                 idx = order[i:i + self.batch_size]
-                out[idx] = self.encode_batch([texts[j] for j in idx], last=i + self.batch_size >= len(texts))
+                last = i + self.batch_size >= len(texts)
+                out[idx] = self.encode_batch([texts[j] for j in idx], release=release and last)
                 bar.update(len(idx))
         return out

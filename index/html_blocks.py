@@ -169,13 +169,12 @@ def parse(html: str) -> tuple[str, list[Block]]:
             out.flush()
             if tag in _HEADINGS:
                 out.level = 0
-            if tag not in _HEADINGS and tag != "br":
+            else:
                 out.kinds.pop()
             in_article -= tag in ("article", "section", "main")
             continue
         if tag == "-text":
-            value = node.text_content or ""
-            out.text(value if out.kinds[-1] == CODE else value.replace("\n", " "))
+            out.text(node.text_content or "")  # prose is made one line when flushed (blocks.inline)
             continue
         if node is not root and _dropped(node, top=in_article == 0):
             continue

@@ -80,26 +80,19 @@ def split_sentences(doc_id: str, text: str, content: list[Span], count_tokens: C
         chunk_size=max_tokens, chunk_overlap=0, length_function=count_tokens,
         separators=["\n\n", "\n", " ", ""], keep_separator="start", strip_whitespace=True,
     )
-    out: list[Sentence] = []
+    def fitting(span: Span, cut: RecursiveCharacterTextSplitter) -> list[Span]:
+        body = text[span.start:span.end]
+        return [span] if count_tokens(body) <= max_tokens else _locate(body, cut.split_text(body), span.start)
+
+    units: list[Span] = []
     for span in content:
         if span.kind in WHOLE:  # a code block, list item, table row, signature or heading: one unit
-            body = text[span.start:span.end]
-            fits = count_tokens(body) <= max_tokens
-            parts = [span] if fits else _locate(body, (code_splitter if span.kind == CODE else splitter)
-                                                .split_text(body), span.start)
-            out += [Sentence(stable_id(doc_id, p.start, text[p.start:p.end]), doc_id, p.start, p.end,
-                             text[p.start:p.end]) for p in parts]
+            units += fitting(span, code_splitter if span.kind == CODE else splitter)
             continue
         # A line joined across a soft break keeps its newline; the segmenter would cut there.
         line = text[span.start:span.end].replace("\n", " ")
         for sent in _segment(line, span.start):
-            body = text[sent.start:sent.end]
-            if is_call_to_action(body):
-                continue
-            parts = [sent] if count_tokens(body) <= max_tokens else _locate(body, splitter.split_text(body),
-                                                                           sent.start)
-            for part in parts:
-                words = text[part.start:part.end]
-                sid = stable_id(doc_id, part.start, words)
-                out.append(Sentence(sid, doc_id, part.start, part.end, words))
-    return out
+            if not is_call_to_action(text[sent.start:sent.end]):
+                units += fitting(sent, splitter)
+    return [Sentence(stable_id(doc_id, u.start, text[u.start:u.end]), doc_id, u.start, u.end,
+                     text[u.start:u.end]) for u in units]

@@ -199,9 +199,10 @@ def evaluate(
     chosen = [sets.find(n) for n in sets.names()] if every else [sets.find(name)]
     bars = {}  # read before any work: a bad thresholds file fails in a second, not after the run
     for s in chosen if check or thresholds else ():
-        if (thresholds or s.thresholds) is None:
+        bar = thresholds or s.thresholds
+        if bar is None:
             _fail(f"--check: the set {s.name!r} has no thresholds.toml; give one with --thresholds")
-        bars[s.name] = (thresholds or s.thresholds, gate.load(thresholds or s.thresholds))
+        bars[s.name] = (bar, gate.load(bar))
     failed = []
     for s in chosen:
         folder = out / s.name if every else out
@@ -276,8 +277,8 @@ def _fetch_documents(url: str) -> dict[str, tuple[str, str]]:
 
 
 def _scratch(settings: Settings, folder: Path) -> Settings:
-    """The settings for a throwaway index in `folder`, keeping the query model exported once where the
-    settings keep it."""
+    """The settings for an index of the evaluation's own in `folder`, keeping the model exported once
+    where the settings keep it."""
     return settings.model_copy(update={"data_dir": folder,
                                        "model_cache": settings.model_cache or settings.data_dir / "models"})
 
