@@ -22,9 +22,9 @@ class CountingEmbedder(Embedder):
         self._onnx, self._model = real._onnx, real._model
         self.texts: list[str] = []
 
-    def encode(self, texts, progress=False, desc="embedding"):
+    def encode(self, texts, **options):
         self.texts += texts
-        return super().encode(texts, progress=progress, desc=desc)
+        return super().encode(texts, **options)
 
 
 @pytest.fixture
