@@ -137,8 +137,9 @@ def _window(passages: list[Passage], snap: Snapshot) -> list[tuple[int, str]]:
 def candidates(question: str, vector: np.ndarray, passages: list[Passage], snap: Snapshot) -> list[Candidate]:
     """Every sentence of the passages, scored: cosine to the question plus weighted word coverage.
 
-    Question words found only in the neighbouring sentences count at CONTEXT_SHARE: "according to
-    a former Kremlin official" is often said in the sentence before the one that states the fact.
+    Question words found only in the neighbouring sentences or the headings above count at
+    CONTEXT_SHARE: "according to a former Kremlin official" is often said in the sentence before the
+    one that states the fact, and "click.pause" in the heading over "Defaults to ...".
     """
     terms = list(dict.fromkeys(lexical.tokenize([question])[0])) if question.strip() else []
     out = []
@@ -147,8 +148,8 @@ def candidates(question: str, vector: np.ndarray, passages: list[Passage], snap:
         if not states_something(snap.sentence(s), doc.title):
             continue
         own = snap.sentence_terms[s]
-        around = frozenset().union(*(snap.sentence_terms[n] for n in (s - 1, s + 1)
-                                     if _same_doc(s, n, snap)))
+        around = frozenset().union(snap.section_terms[s], *(snap.sentence_terms[n] for n in (s - 1, s + 1)
+                                                            if _same_doc(s, n, snap)))
         covered = _coverage(terms, own, snap) + CONTEXT_SHARE * _coverage(terms, around - own, snap)
         dense = float(snap.sentence_vectors[s] @ vector)
         out.append(Candidate(s, chunk_id, dense + COVERAGE_WEIGHT * covered))

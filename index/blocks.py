@@ -36,6 +36,16 @@ def inline(text: str) -> str:
     return _SPACES.sub(" ", text.replace("\n", " ")).strip()
 
 
+SEPARATOR = " > "
+
+
+def label(block: Block) -> str:
+    """A block's section path as one line ("Library > functools > pairwise"). A heading's or a
+    signature's own path ends with itself, so it is indexed with the blocks it heads."""
+    own = {HEADING: (block.text,), SIGNATURE: (signature_name(block.text),)}.get(block.kind, ())
+    return SEPARATOR.join(block.section + own)
+
+
 def render(blocks: list[Block]) -> tuple[str, list[Span]]:
     """The stored text of `blocks` and each block's span in it (same order)."""
     parts, spans, pos = [], [], 0
@@ -44,22 +54,26 @@ def render(blocks: list[Block]) -> tuple[str, list[Span]]:
             parts.append("\n\n")
             pos += 2
         parts.append(block.text)
-        spans.append(Span(pos, pos + len(block.text), block.kind))
+        spans.append(Span(pos, pos + len(block.text), block.kind, label(block)))
         pos += len(block.text)
     return "".join(parts), spans
 
 
+def signature_name(text: str) -> str:
+    """What an API signature defines: `class click.Context(command, ...)` -> `click.Context`."""
+    head = text.split("(", 1)[0].split()
+    return head[-1] if head else text
 
 
 def sectioned(blocks: list[Block]) -> list[Block]:
-    """The blocks with their section paths filled in from the headings before them."""
+    """The blocks with the headings before them put in front of their section paths (a parser may have
+    set the inner part: the API signature whose description holds the block)."""
     out, path = [], []  # path: (level, text) of the open headings
     for block in blocks:
         if block.kind == HEADING:
             while path and path[-1][0] >= block.level:
                 path.pop()
-            out.append(Block(block.kind, block.text, block.level, tuple(t for _, t in path)))
+        out.append(Block(block.kind, block.text, block.level, tuple(t for _, t in path) + block.section))
+        if block.kind == HEADING:
             path.append((block.level, block.text))
-        else:
-            out.append(Block(block.kind, block.text, block.level, tuple(t for _, t in path)))
     return out

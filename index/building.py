@@ -9,7 +9,7 @@ import logging
 import sqlite3
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from citeqa.index import derived, disk
@@ -18,14 +18,15 @@ from citeqa.index.embedding import Embedder
 from citeqa.index.errors import InvalidInput
 from citeqa.index.loading import Skipped, make_document, read_folder
 from citeqa.index.manifest import check_model
-from citeqa.index.records import Document
+from citeqa.index.records import Document, Span
+from citeqa.index.sections import SECTION_TOKENS, fit, indexed
 from citeqa.index.sentences import split_sentences
 from citeqa.index.snapshot import INDEX_DIR, store_at
 from citeqa.index.store import Prepared, Store, content_hash
 
 log = logging.getLogger(__name__)
 
-PIPELINE_VERSION = 2  # bump when cleaning, sentence or chunking rules change: every document is redone
+PIPELINE_VERSION = 3  # bump when cleaning, sentence or chunking rules change: every document is redone
 
 
 @dataclass(frozen=True)
@@ -65,11 +66,13 @@ def prepare(docs: list[Document], embedder: Embedder, params: ChunkParams, progr
                            f"({embedder.max_tokens} tokens)")
     cut = []
     for doc in docs:
-        sents = split_sentences(doc.doc_id, doc.text, doc.content, embedder.count_tokens, params.chunk_tokens)
+        content, budget = _fitted_sections(doc.content, embedder.count_tokens, params.chunk_tokens)
+        sents = split_sentences(doc.doc_id, doc.text, content, embedder.count_tokens, budget)
         chunks = chunk_sentences(doc.doc_id, doc.title, doc.text, sents, embedder.count_tokens,
-                                 params.chunk_tokens, params.overlap_tokens)
+                                 budget, min(params.overlap_tokens, budget - 1))
         cut.append((doc, chunks, sents))
-    texts = [c.text for _, chunks, _ in cut for c in chunks] + [s.text for _, _, sents in cut for s in sents]
+    texts = [indexed(c.section, c.text) for _, chunks, _ in cut for c in chunks] + \
+        [indexed(s.section, s.text) for _, _, sents in cut for s in sents]
     vecs = embedder.encode(texts, progress=progress, release=True)
     n_chunks = sum(len(chunks) for _, chunks, _ in cut)
     chunk_vecs, sent_vecs = vecs[:n_chunks], vecs[n_chunks:]
@@ -80,6 +83,20 @@ def prepare(docs: list[Document], embedder: Embedder, params: ChunkParams, progr
         ci += len(chunks)
         si += len(sents)
     return out
+
+
+def _fitted_sections(content: list[Span], count_tokens: Callable[[str], int], chunk_tokens: int
+                     ) -> tuple[list[Span], int]:
+    """The spans with section paths cut to fit their share of each embedding input, and the tokens
+    left for the text itself. Plain text has no sections and keeps the whole budget."""
+    if not any(span.section for span in content):
+        return content, chunk_tokens
+    reserve = min(SECTION_TOKENS, chunk_tokens // 4)
+    fitted: dict[str, str] = {}
+    for span in content:
+        if span.section not in fitted:
+            fitted[span.section] = fit(span.section, count_tokens, reserve)
+    return [replace(span, section=fitted[span.section]) for span in content], chunk_tokens - reserve
 
 
 def ever_built(data_dir: Path) -> bool:

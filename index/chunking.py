@@ -9,10 +9,11 @@ from citeqa.index.sentences import stable_id
 
 
 def _runs(text: str, sentences: list[Sentence]) -> list[list[Sentence]]:
-    """Runs of sentences with only white space between them: a chunk never spans left-out text."""
+    """Runs of sentences with only white space between them and one section: a chunk never spans
+    left-out text, and starts anew at a heading."""
     runs: list[list[Sentence]] = []
     for sent in sentences:
-        if runs and not text[runs[-1][-1].end:sent.start].strip():
+        if runs and not text[runs[-1][-1].end:sent.start].strip() and runs[-1][-1].section == sent.section:
             runs[-1].append(sent)
         else:
             runs.append([sent])
@@ -30,7 +31,7 @@ def chunk_sentences(doc_id: str, title: str, text: str, sentences: list[Sentence
     def emit(group: list[Sentence]) -> None:
         start, end = group[0].start, group[-1].end
         words = text[start:end]
-        chunks.append(Chunk(stable_id(doc_id, start, words), doc_id, title, start, end, words))
+        chunks.append(Chunk(stable_id(doc_id, start, words), doc_id, title, start, end, words, group[0].section))
 
     for run in _runs(text, sentences):
         sizes = [count_tokens(s.text) for s in run]

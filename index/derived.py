@@ -15,6 +15,7 @@ import numpy as np
 
 from citeqa.index import lexical, manifest, vectors
 from citeqa.index.manifest import Manifest
+from citeqa.index.sections import indexed
 from citeqa.index.store import Store
 
 log = logging.getLogger(__name__)
@@ -29,8 +30,10 @@ def bm25_path(folder: Path, generation: str) -> Path:
 
 
 def chunk_texts(store: Store, doc_ids: list[str], starts: np.ndarray, ends: np.ndarray) -> list[str]:
+    """What BM25 reads of each chunk: its section path and its words."""
     texts = {d.doc_id: d.text for d in store.documents()}
-    return [texts[d][s:e] for d, s, e in zip(doc_ids, starts.tolist(), ends.tolist(), strict=True)]
+    return [indexed(section, texts[d][s:e]) for d, s, e, section
+            in zip(doc_ids, starts.tolist(), ends.tolist(), store.sections("chunks"), strict=True)]
 
 
 def write(store: Store, folder: Path) -> Manifest:

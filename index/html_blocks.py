@@ -26,6 +26,7 @@ from citeqa.index.blocks import (
     Block,
     inline,
     sectioned,
+    signature_name,
 )
 from citeqa.index.errors import InvalidInput
 
@@ -124,6 +125,10 @@ class _Builder:
         self.buffer: list[str] = []
         self.kinds: list[str] = [PARAGRAPH]  # the kind of text written now, innermost last
         self.level = 0  # the heading being read, if any
+        # The terms or API signatures whose descriptions (<dd>) are being read, innermost last: they
+        # head what is in them, so "Defaults to 80" is indexed under "click.Context".
+        self.owners: list[str] = []
+        self.term = ""  # the last <dt> read, which owns the <dd> that follows it
 
     def text(self, value: str) -> None:
         self.buffer.append(value)
@@ -143,7 +148,13 @@ class _Builder:
             return
         if kind == SIGNATURE and "(" not in body:
             kind = DEFINITION
-        self.blocks.append(Block(kind, body, self.level))
+        if kind in (SIGNATURE, DEFINITION) and self.kinds[-1] == SIGNATURE:
+            self.term = signature_name(body) if kind == SIGNATURE else body[:80]
+        self.blocks.append(Block(kind, body, self.level, tuple(o for o in self.owners if o)))
+
+    def enter_description(self) -> None:
+        self.owners.append(self.term)
+        self.term = ""
 
 
 def parse(html: str) -> tuple[str, list[Block]]:
@@ -171,6 +182,8 @@ def parse(html: str) -> tuple[str, list[Block]]:
                 out.level = 0
             else:
                 out.kinds.pop()
+            if tag == "dd":
+                out.owners.pop()
             in_article -= tag in ("article", "section", "main")
             continue
         if tag == "-text":
@@ -188,6 +201,8 @@ def parse(html: str) -> tuple[str, list[Block]]:
             out.text(" | ")
         if tag in _BLOCKS:
             out.flush()
+            if tag == "dd":
+                out.enter_description()
             if tag in _HEADINGS:
                 out.level = _HEADINGS[tag]
             else:

@@ -110,5 +110,6 @@ class Retriever:
         out = []
         for rank, (row, score) in enumerate(fused[:k], start=1):
             c = snap.chunk(row)
-            out.append(Passage(rank, c.chunk_id, c.doc_id, c.title, c.text, c.start, c.end, round(score, 6)))
+            out.append(Passage(rank, c.chunk_id, c.doc_id, c.title, c.text, c.start, c.end, round(score, 6),
+                               c.section))
         return out

@@ -12,6 +12,7 @@ class Span:
     start: int
     end: int
     kind: str = "text"  # "text" (prose of a plain file) or a kind of blocks.py
+    section: str = ""  # the headings above it, "Outer > Inner"; empty in plain text
 
 
 @dataclass
@@ -32,6 +33,7 @@ class Sentence:
     start: int
     end: int
     text: str
+    section: str = ""  # the headings above it: embedded and BM25-indexed with it
 
 
 @dataclass(frozen=True)
@@ -42,6 +44,7 @@ class Chunk:
     start: int
     end: int
     text: str
+    section: str = ""  # the section of its first sentence; a chunk starts anew where the section changes
 
 
 @dataclass(frozen=True)
@@ -56,6 +59,7 @@ class Passage:
     start: int
     end: int
     score: float
+    section: str = ""  # the headings above it ("Guide > Options > Defaults"), empty in plain text
 
     def as_dict(self) -> dict:
         return {
@@ -67,4 +71,5 @@ class Passage:
             "start": self.start,
             "end": self.end,
             "score": self.score,
+            "section": self.section,
         }

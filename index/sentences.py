@@ -84,15 +84,15 @@ def split_sentences(doc_id: str, text: str, content: list[Span], count_tokens: C
         body = text[span.start:span.end]
         return [span] if count_tokens(body) <= max_tokens else _locate(body, cut.split_text(body), span.start)
 
-    units: list[Span] = []
+    units: list[tuple[Span, str]] = []  # (unit, its section)
     for span in content:
         if span.kind in WHOLE:  # a code block, list item, table row, signature or heading: one unit
-            units += fitting(span, code_splitter if span.kind == CODE else splitter)
+            units += [(u, span.section) for u in fitting(span, code_splitter if span.kind == CODE else splitter)]
             continue
         # A line joined across a soft break keeps its newline; the segmenter would cut there.
         line = text[span.start:span.end].replace("\n", " ")
         for sent in _segment(line, span.start):
             if not is_call_to_action(text[sent.start:sent.end]):
-                units += fitting(sent, splitter)
+                units += [(u, span.section) for u in fitting(sent, splitter)]
     return [Sentence(stable_id(doc_id, u.start, text[u.start:u.end]), doc_id, u.start, u.end,
-                     text[u.start:u.end]) for u in units]
+                     text[u.start:u.end], section) for u, section in units]

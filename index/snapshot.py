@@ -56,6 +56,9 @@ class Snapshot:
     sentence_terms: list[frozenset[str]] = field(default_factory=list)  # stemmed content words per sentence
     term_df: dict[str, int] = field(default_factory=dict)  # sentences holding each term
     words: list[str] = field(default_factory=list)  # every distinct lower-cased word, sorted
+    chunk_sections: list[str] = field(default_factory=list)  # section path per chunk ("" in plain text)
+    sentence_sections: list[str] = field(default_factory=list)  # section path per sentence
+    section_terms: list[frozenset[str]] = field(default_factory=list)  # its stemmed words, per sentence
 
     def __post_init__(self) -> None:
         self.row_of = {vectors.faiss_id(cid): row for row, cid in enumerate(self.chunk_ids)}
@@ -83,6 +86,12 @@ class Snapshot:
         for terms in self.sentence_terms:
             for t in terms:
                 self.term_df[t] = self.term_df.get(t, 0) + 1
+        self.chunk_sections = self.chunk_sections or [""] * len(self.chunk_ids)
+        self.sentence_sections = self.sentence_sections or [""] * len(self.sentence_ids)
+        distinct = sorted(set(self.sentence_sections))
+        terms_of = dict(zip(distinct, (frozenset(t) for t in lexical.tokenize(distinct)), strict=True)) \
+            if distinct else {}
+        self.section_terms = [terms_of[s] for s in self.sentence_sections]
 
     def counts(self) -> dict[str, int]:
         return {"documents": len(self.documents), "chunks": len(self.chunk_ids),
@@ -108,7 +117,8 @@ class Snapshot:
     def chunk(self, row: int) -> Chunk:
         doc = self.documents[self.chunk_docs[row]]
         start, end = int(self.chunk_starts[row]), int(self.chunk_ends[row])
-        return Chunk(self.chunk_ids[row], doc.doc_id, doc.title, start, end, doc.text[start:end])
+        return Chunk(self.chunk_ids[row], doc.doc_id, doc.title, start, end, doc.text[start:end],
+                     self.chunk_sections[row])
 
 
 def _rows_by_doc(doc_ids: list[str]) -> dict[str, np.ndarray]:
@@ -130,7 +140,8 @@ def _read(store: Store, folder: Path, current: Manifest) -> Snapshot:
         raise ValueError(f"FAISS holds {sentence_index.ntotal} sentence vectors, SQLite {len(sids)}")
     return Snapshot(current, {d.doc_id: d for d in store.documents()}, ids, docs, starts, ends, index,
                     sentence_index, bm25,
-                    sids, sdocs, sstarts, sends, svecs)
+                    sids, sdocs, sstarts, sends, svecs,
+                    chunk_sections=store.sections("chunks"), sentence_sections=store.sections("sentences"))
 
 
 def load(data_dir: Path, model: str) -> Snapshot:

@@ -25,13 +25,24 @@ CREATE TABLE IF NOT EXISTS documents (
     content_hash TEXT NOT NULL, recipe TEXT NOT NULL, added_at REAL NOT NULL);
 CREATE TABLE IF NOT EXISTS chunks (
     chunk_id TEXT PRIMARY KEY, doc_id TEXT NOT NULL REFERENCES documents(doc_id) ON DELETE CASCADE,
-    position INTEGER NOT NULL, start INTEGER NOT NULL, "end" INTEGER NOT NULL, vector BLOB NOT NULL);
+    position INTEGER NOT NULL, start INTEGER NOT NULL, "end" INTEGER NOT NULL, vector BLOB NOT NULL,
+    section TEXT NOT NULL DEFAULT '');
 CREATE TABLE IF NOT EXISTS sentences (
     sentence_id TEXT PRIMARY KEY, doc_id TEXT NOT NULL REFERENCES documents(doc_id) ON DELETE CASCADE,
-    position INTEGER NOT NULL, start INTEGER NOT NULL, "end" INTEGER NOT NULL, vector BLOB NOT NULL);
+    position INTEGER NOT NULL, start INTEGER NOT NULL, "end" INTEGER NOT NULL, vector BLOB NOT NULL,
+    section TEXT NOT NULL DEFAULT '');
 CREATE INDEX IF NOT EXISTS chunks_doc ON chunks(doc_id, position);
 CREATE INDEX IF NOT EXISTS sentences_doc ON sentences(doc_id, position);
 """
+
+
+def _add_sections(db: sqlite3.Connection) -> None:
+    """Stores written before section paths were kept gain the column; the recipe change then has every
+    document redone, so the empty paths of old rows never stay in use."""
+    for table in ("chunks", "sentences"):
+        columns = {row[1] for row in db.execute(f"PRAGMA table_info({table})")}
+        if "section" not in columns:
+            db.execute(f"ALTER TABLE {table} ADD COLUMN section TEXT NOT NULL DEFAULT ''")
 
 
 def content_hash(title: str, text: str) -> str:
@@ -75,6 +86,7 @@ class Store:
         try:
             db.execute("PRAGMA journal_mode=WAL")
             db.executescript(_SCHEMA)
+            _add_sections(db)
         finally:
             db.close()
         return self
@@ -138,14 +150,15 @@ class Store:
              time.time()),
         )
         db.executemany(
-            'INSERT INTO chunks(chunk_id, doc_id, position, start, "end", vector) VALUES (?, ?, ?, ?, ?, ?)',
-            [(c.chunk_id, doc.doc_id, i, c.start, c.end, v.astype(np.float32).tobytes())
+            'INSERT INTO chunks(chunk_id, doc_id, position, start, "end", vector, section) '
+            "VALUES (?, ?, ?, ?, ?, ?, ?)",
+            [(c.chunk_id, doc.doc_id, i, c.start, c.end, v.astype(np.float32).tobytes(), c.section)
              for i, (c, v) in enumerate(zip(item.chunks, item.chunk_vectors, strict=True))],
         )
         db.executemany(
-            'INSERT INTO sentences(sentence_id, doc_id, position, start, "end", vector) '
-            "VALUES (?, ?, ?, ?, ?, ?)",
-            [(s.sentence_id, doc.doc_id, i, s.start, s.end, v.astype(np.float32).tobytes())
+            'INSERT INTO sentences(sentence_id, doc_id, position, start, "end", vector, section) '
+            "VALUES (?, ?, ?, ?, ?, ?, ?)",
+            [(s.sentence_id, doc.doc_id, i, s.start, s.end, v.astype(np.float32).tobytes(), s.section)
              for i, (s, v) in enumerate(zip(item.sentences, item.sentence_vectors, strict=True))],
         )
 
@@ -212,3 +225,10 @@ class Store:
         matrix = np.frombuffer(b"".join(r[4] for r in rows), dtype=np.float32)
         shape = (len(rows), -1) if matrix.size else (0, 0)
         return ids, doc_ids, starts, ends, matrix.reshape(shape)
+
+    def sections(self, table: str) -> list[str]:
+        """The section path of every chunk or sentence, in the order of `rows`."""
+        if table not in ("chunks", "sentences"):
+            raise ValueError(f"table must be chunks or sentences, not {table!r}")
+        with self.reading() as db:
+            return [r[0] for r in db.execute(f"SELECT section FROM {table} ORDER BY doc_id, position")]

@@ -56,7 +56,9 @@ def test_html_becomes_blocks_with_kinds_sections_and_no_furniture():
         (TABLE_ROW, "maxsize | 128"),
         (NOTE, "A footnote that matters."),
     ]
-    assert all(b.section == ("functools",) for b in blocks[1:])
+    # A signature heads its description, and nothing after it.
+    assert [b.section for b in blocks[1:]] == [("functools",)] * 2 + [("functools", "functools.pairwise")] + \
+        [("functools",)] * 6
 
 
 def test_the_stored_text_is_the_rendering_and_every_block_span_points_into_it():
