@@ -25,13 +25,24 @@ CONTEXT_SHARE = 0.5  # credit for question words found only in the sentences eit
 MMR_LAMBDA = 0.7  # relevance against novelty when picking the next sentence (Carbonell & Goldstein, 1998)
 KEEP_MARGIN = 0.15  # a further sentence must score within this of the best one
 NEAR_DUPLICATE = 0.9  # cosine above which two sentences say the same thing
+RANK_WEIGHT = 0.0  # bonus of a sentence of the first-ranked passage (weight / rank): retrieval's view counts
 ALREADY_SAID = 0.5  # share of a sentence's words in the previous answer that makes it a repeat
+BLOCK_SENTENCES = 4  # a paragraph or list item of up to this many sentences may be cited whole
+BLOCK_MARGIN = 0.4  # a sentence of the block comes along if it scores within this of the one it joins
 
 # Openers that point back to an earlier sentence: the sentence alone would not make sense.
 _DEPENDENT = re.compile(
     r"^[\"“‘']?(he|she|it|they|this|that|these|those|his|her|its|their|them|such|but|however|also|"
     r"and|yet|still|instead|then|there|here|both|the latter|the former)\b", re.IGNORECASE)
+# A quote whose speaker is only a pronoun: "..., he said." The reader needs the sentence naming him.
+_UNNAMED_SPEAKER = re.compile(
+    r"[,”\"’']\s*(he|she|they)\s+(said|says|added|adds|told|tells|wrote|writes|explained|noted|argued|warned)"
+    r"\b[^.!?]{0,40}[.!?][\"”’']?$", re.IGNORECASE)
+SPEAKER_LOOKBACK = 3  # sentences searched back for the one naming the speaker
 _NAME = re.compile(r"(?<![.!?]\s)(?<!^)\b[A-Z][\w’'-]+")
+# Identifiers: snake_case or dotted code names, and capitals long enough not to be an acronym that the
+# text may spell out ("FAQ"): NO_COLOR, VISUAL, max_content_width, CliRunner.invoke.
+_IDENTIFIER = re.compile(r"(?<![\w.])(?:\w+_\w+|[A-Z][A-Z0-9]{4,})(?![\w])")
 
 
 @dataclass(frozen=True)
@@ -83,19 +94,24 @@ def states_something(sentence: str, title: str) -> bool:
 
 
 def unknown_names(question: str, snap: Snapshot) -> list[str]:
-    """Names in the question that no document mentions: the collection cannot be about them.
+    """Names and identifiers in the question that no document mentions: the collection cannot be
+    about them.
 
     A name counts as mentioned when a word of the collection starts with its first five letters, so
-    "German" finds "Germany" and "Zelensky" finds "Zelenskyy". Acronyms are left out: "FAQ" may be
-    spelled out in the text.
+    "German" finds "Germany" and "Zelensky" finds "Zelenskyy". Short acronyms are left out: "FAQ" may
+    be spelled out in the text. An identifier (`NO_COLOR`, `max_content_width`, `VISUAL`) must be
+    found whole: code names are not inflected.
     """
     missing = []
     for name in names(question):
         stem = re.split(r"[’'-]", name)[0]  # "Kyiv's" is about Kyiv
-        if stem.isupper():
+        if stem.isupper() or _IDENTIFIER.fullmatch(stem):
             continue
         if not snap.mentions(stem.lower()[:5]):
             missing.append(name)
+    for ident in dict.fromkeys(m.group(0) for m in _IDENTIFIER.finditer(question)):
+        if not snap.mentions(ident.lower()):
+            missing.append(ident)
     return missing
 
 
@@ -135,13 +151,15 @@ def _window(passages: list[Passage], snap: Snapshot) -> list[tuple[int, str]]:
 
 
 def candidates(question: str, vector: np.ndarray, passages: list[Passage], snap: Snapshot) -> list[Candidate]:
-    """Every sentence of the passages, scored: cosine to the question plus weighted word coverage.
+    """Every sentence of the passages, scored: cosine to the question, weighted word coverage, and the
+    fused retrieval rank of its passage.
 
     Question words found only in the neighbouring sentences or the headings above count at
     CONTEXT_SHARE: "according to a former Kremlin official" is often said in the sentence before the
     one that states the fact, and "click.pause" in the heading over "Defaults to ...".
     """
     terms = list(dict.fromkeys(lexical.tokenize([question])[0])) if question.strip() else []
+    rank = {p.chunk_id: n for n, p in enumerate(passages, start=1)}
     out = []
     for s, chunk_id in _window(passages, snap):
         doc = snap.documents[snap.sentence_docs[s]]
@@ -152,7 +170,8 @@ def candidates(question: str, vector: np.ndarray, passages: list[Passage], snap:
                                                             if _same_doc(s, n, snap)))
         covered = _coverage(terms, own, snap) + CONTEXT_SHARE * _coverage(terms, around - own, snap)
         dense = float(snap.sentence_vectors[s] @ vector)
-        out.append(Candidate(s, chunk_id, dense + COVERAGE_WEIGHT * covered))
+        fused = RANK_WEIGHT / rank.get(chunk_id, len(passages) + 1)
+        out.append(Candidate(s, chunk_id, dense + COVERAGE_WEIGHT * covered + fused))
     return sorted(out, key=lambda c: (-c.score, c.row))
 
 
@@ -195,6 +214,59 @@ def _with_predecessors(chosen: list[Candidate], snap: Snapshot) -> list[Candidat
     return out[:MAX_SENTENCES]
 
 
+def _block(row: int, snap: Snapshot) -> list[int]:
+    """The sentence rows of the block (paragraph, list item) holding `row`: no blank line between them."""
+    text = snap.documents[snap.sentence_docs[row]].text
+    rows = [row]
+    for step in (-1, 1):
+        r = row
+        while (_same_doc(r, r + step, snap) and snap.sentence_chunks[r + step]
+               and len(rows) <= BLOCK_SENTENCES):
+            a, b = sorted((r, r + step))
+            if "\n\n" in text[int(snap.sentence_ends[a]):int(snap.sentence_starts[b])]:
+                break
+            r += step
+            rows.append(r)
+    return sorted(rows)
+
+
+def _with_blocks(chosen: list[Candidate], snap: Snapshot, scores: dict[int, float]) -> list[Candidate]:
+    """A chosen sentence brings the rest of its paragraph or list item when that is short and the rest
+    is close to it in score: a fact is often stated over two sentences ("Pass temp_dir to control where
+    the temporary directory is created. The directory will not be removed by Click in this case.")."""
+    out, rows = list(chosen), {c.row for c in chosen}
+    for c in chosen:
+        block = _block(c.row, snap)
+        if len(block) > BLOCK_SENTENCES:
+            continue
+        for r in block:
+            if r not in rows and scores.get(r, -1.0) >= c.score - BLOCK_MARGIN:
+                holders = [snap.chunk_ids[h] for h in snap.sentence_chunks[r]]
+                out.append(Candidate(r, c.chunk_id if c.chunk_id in holders else holders[0], c.score))
+                rows.add(r)
+    return out
+
+
+def _with_speakers(chosen: list[Candidate], snap: Snapshot) -> list[Candidate]:
+    """A quote closed by "he said" brings the nearest sentence before it that names someone (within
+    SPEAKER_LOOKBACK sentences of the same document), unless the answer holds one already."""
+    out, rows = list(chosen), {c.row for c in chosen}
+    for c in chosen:
+        if not _UNNAMED_SPEAKER.search(snap.sentence(c.row).strip()):
+            continue
+        for prev in range(c.row - 1, c.row - 1 - SPEAKER_LOOKBACK, -1):
+            if not (_same_doc(c.row, prev, snap) and snap.sentence_chunks[prev]):
+                break
+            if prev in rows:
+                break
+            if names(snap.sentence(prev)) and len(out) < MAX_SENTENCES:
+                holders = [snap.chunk_ids[r] for r in snap.sentence_chunks[prev]]
+                out.append(Candidate(prev, c.chunk_id if c.chunk_id in holders else holders[0], c.score))
+                rows.add(prev)
+                break
+    return out
+
+
 def _reading_order(chosen: list[Candidate], snap: Snapshot) -> list[Candidate]:
     """Documents in order of their best sentence; sentences within a document in text order."""
     doc_rank: dict[str, int] = {}
@@ -225,6 +297,7 @@ def compose(question: str, vector: np.ndarray, passages: list[Passage], snap: Sn
     asked = asked or question
     repeats = _already_said(said, snap)
     ranked = [c for c in candidates(question, vector, passages, snap) if not repeats(c)]
+    scores = {c.row: c.score for c in ranked}
     best = ranked[0].score if ranked else 0.0
     # Only a sentence of the kind asked for can answer, and only if it is about as relevant as the best.
     fits = answer_check(asked)
@@ -232,7 +305,8 @@ def compose(question: str, vector: np.ndarray, passages: list[Passage], snap: Sn
     support = ranked[0].score if ranked else 0.0
     if not ranked or support < threshold or unknown_names(asked, snap):
         return Answer([ABSTAIN_TEXT], True, [], support)
-    chosen = _reading_order(_with_predecessors(_select(ranked, snap), snap), snap)
+    chosen = _with_speakers(_with_predecessors(_select(ranked, snap), snap), snap)
+    chosen = _reading_order(_with_blocks(chosen, snap, scores), snap)
     if not chosen:
         return Answer([ABSTAIN_TEXT], True, [], support)
     citations, parts = [], []

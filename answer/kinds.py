@@ -15,7 +15,7 @@ from collections.abc import Callable
 
 _AMOUNT = re.compile(
     r"\bhow (many|much|far|big|large|high)\b"
-    r"|\b(what|which)\b[^?]*\b(number|percentage|proportion|share|amount|population|range|distance|"
+    r"|\b(what|which)\b[^?]*\b(number|numeric|percentage|proportion|share|amount|population|range|distance|"
     r"size|price|cost|total|figure)\b",
     re.IGNORECASE)
 # "How much does he care?" asks for a degree, not an amount: a verb right after "how much" says so.
@@ -73,9 +73,24 @@ def numbers(text: str) -> set[str]:
     return {n for n in found if not _YEAR.fullmatch(n)}
 
 
+# "Which environment variable ...": the answer names one, in the capitals environment variables are
+# written in (PAGER, _CLICK_COMPLETE, {PROG_NAME}_COMPLETE).
+_ASKS_VARIABLE = re.compile(r"\b(what|which)\b[^?]*\benvironment variables?\b", re.IGNORECASE)
+_VARIABLE = re.compile(r"(?<![\w])[_{]?[A-Z][A-Z0-9]*(?:[_{}][A-Z0-9_{}]*)?(?![\w])")
+
+
+def names_variable(sentence: str) -> bool:
+    """Whether a sentence names an environment variable: capitals, four or more, or joined by "_"
+    (PAGER, NO_COLOR), so that acronyms such as "API" do not count."""
+    return any(len(m.group(0)) >= 4 or "_" in m.group(0) for m in _VARIABLE.finditer(sentence))
+
+
 def answer_check(question: str) -> Callable[[str], bool]:
     """A test of sentences for `question`, its type worked out once: False when the question asks for
-    an amount and the sentence gives none (in the unit asked)."""
+    an amount and the sentence gives none (in the unit asked), or for an environment variable and the
+    sentence names none."""
+    if _ASKS_VARIABLE.search(question):
+        return names_variable
     if not asks_amount(question):
         return lambda sentence: True
     known, units = numbers(question), [UNITS[u] for u in units_asked(question)]

@@ -76,7 +76,8 @@ def remote(url: str, timeout: float = 60.0) -> System:
         body = response.json()
         found = client.get("/v1/search", params={"q": body.get("query", q.question), "k": max(DEPTH, k)})
         found.raise_for_status()
-        ranked = [Passage(**{f: p[f] for f in Passage.__dataclass_fields__ if f in p}) for p in found.json()["results"]]
+        ranked = [Passage(**{f: p[f] for f in Passage.__dataclass_fields__ if f in p})
+                  for p in found.json()["results"]]
         return Outcome(body["answer"], body["abstained"], body["citations"], ranked, ms)
 
     def text(doc_id: str) -> str | None:

@@ -13,7 +13,8 @@ def _runs(text: str, sentences: list[Sentence]) -> list[list[Sentence]]:
     left-out text, and starts anew at a heading."""
     runs: list[list[Sentence]] = []
     for sent in sentences:
-        if runs and not text[runs[-1][-1].end:sent.start].strip() and runs[-1][-1].section == sent.section:
+        last = runs[-1][-1] if runs else None
+        if last and not text[last.end:sent.start].strip() and last.section == sent.section:
             runs[-1].append(sent)
         else:
             runs.append([sent])
@@ -31,7 +32,8 @@ def chunk_sentences(doc_id: str, title: str, text: str, sentences: list[Sentence
     def emit(group: list[Sentence]) -> None:
         start, end = group[0].start, group[-1].end
         words = text[start:end]
-        chunks.append(Chunk(stable_id(doc_id, start, words), doc_id, title, start, end, words, group[0].section))
+        chunk_id = stable_id(doc_id, start, words)
+        chunks.append(Chunk(chunk_id, doc_id, title, start, end, words, group[0].section))
 
     for run in _runs(text, sentences):
         sizes = [count_tokens(s.text) for s in run]

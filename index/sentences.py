@@ -87,7 +87,8 @@ def split_sentences(doc_id: str, text: str, content: list[Span], count_tokens: C
     units: list[tuple[Span, str]] = []  # (unit, its section)
     for span in content:
         if span.kind in WHOLE:  # a code block, list item, table row, signature or heading: one unit
-            units += [(u, span.section) for u in fitting(span, code_splitter if span.kind == CODE else splitter)]
+            cut = code_splitter if span.kind == CODE else splitter
+            units += [(u, span.section) for u in fitting(span, cut)]
             continue
         # A line joined across a soft break keeps its newline; the segmenter would cut there.
         line = text[span.start:span.end].replace("\n", " ")

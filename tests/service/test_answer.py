@@ -22,6 +22,10 @@ TINY = {
                    "tonnes a year.\n",
     "bees.md": "# Beekeeping in Tallin Vale\n\nTallin Vale keeps four hundred hives of black bees. "
                "Their honey is sold at the Saturday market.\n",
+    "port.txt": "Port Talk\n\nOlaf Brenning chairs the Zorblat port board. The board wants a deeper channel "
+                "for grain ships. \"We will dredge the channel by next spring,\" he said.\n",
+    "setup.md": "# Zorblat settings\n\n## Files\n\nThe ZORB_HOME environment variable sets the folder where "
+                "Zorblat keeps its files.\n",
 }
 
 
@@ -47,6 +51,33 @@ def test_a_sentence_leaning_on_its_predecessor_brings_it_along(tiny):
     quotes = [c.quote for c in reply.answer.citations]
     doubled = next(i for i, q in enumerate(quotes) if q.startswith("She doubled"))
     assert doubled > 0 and quotes[doubled - 1] == "Maria Quell ran it for thirty years."
+
+
+def test_a_quote_closed_by_he_said_brings_the_sentence_naming_the_speaker(tiny):
+    reply = ask(tiny, "By when will the channel be dredged?")
+    quotes = [c.quote for c in reply.answer.citations]
+    said = next(i for i, q in enumerate(quotes) if q.endswith("he said."))
+    assert "Olaf Brenning chairs the Zorblat port board." in quotes[:said]
+
+
+def test_an_environment_variable_question_needs_a_sentence_naming_one(tiny):
+    assert not ask(tiny, "Which environment variable sets the folder for Zorblat's files?").answer.abstained
+    reply = ask(tiny, "Which environment variable sets the year the harbour opened?", doc_ids=["harbour"])
+    assert reply.answer.abstained and reply.passages
+
+
+def test_identifiers_the_collection_never_mentions_are_unknown_names(tiny):
+    snap = tiny.snapshot()
+    assert unknown_names("Does Zorblat honour NO_COLOR or VISUAL?", snap) == ["NO_COLOR", "VISUAL"]
+    assert unknown_names("Where does ZORB_HOME point?", snap) == []
+    assert ask(tiny, "Does the Zorblat harbour honour NO_COLOR?").answer.abstained
+
+
+def test_units_are_found_under_the_heading_that_names_their_subject(tiny):
+    snap = tiny.snapshot()
+    row = next(r for r in range(len(snap.sentence_ids)) if snap.sentence(r).startswith("The ZORB_HOME"))
+    assert snap.sentence_sections[row] == "Zorblat settings > Files"
+    assert {"zorblat", "file"} <= snap.section_terms[row]
 
 
 def test_titles_and_headings_are_never_cited(tiny):

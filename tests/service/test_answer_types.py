@@ -1,6 +1,6 @@
 """Expected answer types: an amount question needs an amount, in the unit it asks for."""
 
-from citeqa.answer.kinds import asks_amount, can_answer, numbers, units_asked
+from citeqa.answer.kinds import asks_amount, can_answer, names_variable, numbers, units_asked
 
 
 def test_amount_questions_are_recognised_and_degree_questions_are_not():
@@ -26,3 +26,11 @@ def test_the_unit_asked_for_must_be_the_unit_given():
     assert can_answer("What share of Russians are tired?", "Some 80 percent are tired.")
     assert not can_answer("What share of Russians are tired?", "Some 80 people said so.")
     assert numbers("one-third of 1,300 people since 2022") == {"one", "third", "1,300"}
+
+
+def test_an_environment_variable_is_named_in_capitals_and_an_acronym_is_not_one():
+    assert names_variable("Set PAGER to the program you like.")
+    assert names_variable("It reads _{PROG_NAME}_COMPLETE first.")
+    assert not names_variable("The API and the CLI print nothing.")
+    assert not can_answer("Which environment variable picks the pager?", "The pager is chosen for you.")
+    assert asks_amount("What numeric exit code does it return?")
