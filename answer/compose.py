@@ -15,6 +15,7 @@ import numpy as np
 
 from citeqa.answer.kinds import answer_check
 from citeqa.index import lexical
+from citeqa.index.blocks import SEPARATOR
 from citeqa.index.records import Passage
 from citeqa.index.snapshot import Snapshot
 
@@ -39,6 +40,9 @@ _UNNAMED_SPEAKER = re.compile(
     r"[,”\"’']\s*(he|she|they)\s+(said|says|added|adds|told|tells|wrote|writes|explained|noted|argued|warned)"
     r"\b[^.!?]{0,40}[.!?][\"”’']?$", re.IGNORECASE)
 SPEAKER_LOOKBACK = 3  # sentences searched back for the one naming the speaker
+# A parameter's description opens with its name: "width (int) - the width of the bar".
+_PARAMETER = re.compile(r"\s*([A-Za-z_]\w*)\b")
+SECTION_SCAN = 200  # sentences searched back for the API signature that states a parameter's default
 _NAME = re.compile(r"(?<![.!?]\s)(?<!^)\b[A-Z][\w’'-]+")
 # Identifiers: snake_case or dotted code names, and capitals long enough not to be an acronym that the
 # text may spell out ("FAQ"): NO_COLOR, VISUAL, max_content_width, CliRunner.invoke.
@@ -84,13 +88,22 @@ def names(text: str) -> list[str]:
     return [m.group(0) for m in _NAME.finditer(text.strip())]
 
 
-def states_something(sentence: str, title: str) -> bool:
-    """Questions, the title and short unpunctuated headings state nothing an answer could rest on."""
+def states_something(sentence: str, title: str, section: str = "") -> bool:
+    """Questions, the title and headings state nothing an answer could rest on. In a document parsed
+    into structure a heading is known: the unit that ends its own section path. In plain text a
+    short unpunctuated line is taken for one."""
     text = sentence.strip().rstrip(" ”\"’'»)")
     if text.endswith("?") or " ".join(text.split()) == " ".join(title.split()):
         return False
+    if section:
+        return " ".join(sentence.split()) != section.rsplit(SEPARATOR, 1)[-1]
     heading = not text.endswith((".", "!", ":", ";")) and not any(ch.isdigit() for ch in text)
     return not (heading and len(text.split()) <= 12)
+
+
+def _states_something(row: int, snap: Snapshot) -> bool:
+    return states_something(snap.sentence(row), snap.documents[snap.sentence_docs[row]].title,
+                            snap.sentence_sections[row])
 
 
 def unknown_names(question: str, snap: Snapshot) -> list[str]:
@@ -162,8 +175,7 @@ def candidates(question: str, vector: np.ndarray, passages: list[Passage], snap:
     rank = {p.chunk_id: n for n, p in enumerate(passages, start=1)}
     out = []
     for s, chunk_id in _window(passages, snap):
-        doc = snap.documents[snap.sentence_docs[s]]
-        if not states_something(snap.sentence(s), doc.title):
+        if not _states_something(s, snap):
             continue
         own = snap.sentence_terms[s]
         around = frozenset().union(snap.section_terms[s], *(snap.sentence_terms[n] for n in (s - 1, s + 1)
@@ -203,7 +215,7 @@ def _with_predecessors(chosen: list[Candidate], snap: Snapshot) -> list[Candidat
             if not (_same_doc(c.row, prev, snap) and snap.sentence_chunks[prev]):
                 continue
             # After a heading or a question the sentence opens its section: nothing to bring along.
-            opens = not states_something(snap.sentence(prev), snap.documents[snap.sentence_docs[prev]].title)
+            opens = not _states_something(prev, snap)
             if not opens and prev not in rows:
                 if len(out) + 2 > MAX_SENTENCES:
                     continue
@@ -244,6 +256,37 @@ def _with_blocks(chosen: list[Candidate], snap: Snapshot, scores: dict[int, floa
                 holders = [snap.chunk_ids[h] for h in snap.sentence_chunks[r]]
                 out.append(Candidate(r, c.chunk_id if c.chunk_id in holders else holders[0], c.score))
                 rows.add(r)
+    return out
+
+
+def _signature_of(row: int, snap: Snapshot) -> int | None:
+    """The API signature above `row` that gives the default of the parameter `row` describes ("width
+    (int) - ..." under "progressbar(..., width=36)"): searched back through the sections that hold
+    this one ("click.progressbar > Parameters" is inside "click.progressbar")."""
+    section = snap.sentence_sections[row]
+    named = _PARAMETER.match(snap.sentence(row))
+    if not section or named is None:
+        return None
+    default = re.compile(rf"\b{re.escape(named.group(1))}\s*=")
+    prev = row - 1
+    while row - prev <= SECTION_SCAN and _same_doc(row, prev, snap) and \
+            section.startswith(snap.sentence_sections[prev]) and snap.sentence_sections[prev]:
+        text = snap.sentence(prev)
+        if "(" in text and default.search(text):
+            return prev
+        prev -= 1
+    return None
+
+
+def _with_signatures(chosen: list[Candidate], snap: Snapshot) -> list[Candidate]:
+    """A parameter's description brings the signature that states its default value."""
+    out, rows = list(chosen), {c.row for c in chosen}
+    for c in chosen:
+        found = _signature_of(c.row, snap)
+        if found is not None and found not in rows and snap.sentence_chunks[found]:
+            holders = [snap.chunk_ids[r] for r in snap.sentence_chunks[found]]
+            out.append(Candidate(found, c.chunk_id if c.chunk_id in holders else holders[0], c.score))
+            rows.add(found)
     return out
 
 
@@ -306,14 +349,35 @@ def compose(question: str, vector: np.ndarray, passages: list[Passage], snap: Sn
     if not ranked or support < threshold or unknown_names(asked, snap):
         return Answer([ABSTAIN_TEXT], True, [], support)
     chosen = _with_speakers(_with_predecessors(_select(ranked, snap), snap), snap)
-    chosen = _reading_order(_with_blocks(chosen, snap, scores), snap)
+    chosen = _reading_order(_with_signatures(_with_blocks(chosen, snap, scores), snap), snap)
     if not chosen:
         return Answer([ABSTAIN_TEXT], True, [], support)
     citations, parts = [], []
-    for n, c in enumerate(chosen, start=1):
-        doc = snap.documents[snap.sentence_docs[c.row]]
-        start, end = int(snap.sentence_starts[c.row]), int(snap.sentence_ends[c.row])
+    for n, group in enumerate(_grouped(chosen, snap), start=1):
+        doc = snap.documents[snap.sentence_docs[group[0].row]]
+        start, end = int(snap.sentence_starts[group[0].row]), int(snap.sentence_ends[group[-1].row])
         quote = doc.text[start:end]
-        citations.append(Citation(n, doc.doc_id, doc.title, c.chunk_id, quote, start, end, round(c.score, 4)))
+        score = round(max(c.score for c in group), 4)
+        citations.append(Citation(n, doc.doc_id, doc.title, group[0].chunk_id, quote, start, end, score))
         parts.append(f"{' '.join(quote.split())} [{n}]")
     return Answer(parts, False, citations, support)
+
+
+def _grouped(chosen: list[Candidate], snap: Snapshot) -> list[list[Candidate]]:
+    """Sentences next to each other in one block become one citation (one quote, one statement); at
+    most MAX_SENTENCES citations are kept, the best-scored, in reading order."""
+    groups: list[list[Candidate]] = []
+    for c in chosen:
+        if groups:
+            last = groups[-1][-1]
+            text = snap.documents[snap.sentence_docs[c.row]].text
+            gap = text[int(snap.sentence_ends[last.row]):int(snap.sentence_starts[c.row])]
+            if c.row == last.row + 1 and _same_doc(last.row, c.row, snap) and not gap.strip() \
+                    and "\n\n" not in gap:
+                groups[-1].append(c)
+                continue
+        groups.append([c])
+    if len(groups) > MAX_SENTENCES:
+        keep = sorted(range(len(groups)), key=lambda i: (-max(c.score for c in groups[i]), i))[:MAX_SENTENCES]
+        groups = [groups[i] for i in sorted(keep)]
+    return groups

@@ -65,11 +65,7 @@ def answer_vs_langchain(engine: Engine, questions: list[str], threshold: float, 
 def _embedded_texts(data: Path) -> list[str]:
     """Every text the pipeline embedded for the index in `data`: its chunks and its sentences."""
     store = store_at(data)
-    texts = []
-    for table in ("chunks", "sentences"):
-        _, doc_ids, starts, ends, _ = store.rows(table, vectors=False)
-        texts += derived.chunk_texts(store, doc_ids, starts, ends)
-    return texts
+    return derived.indexed_texts(store, "chunks") + derived.indexed_texts(store, "sentences")
 
 
 def ingestion(docs: Path, embedder: Embedder, params: ChunkParams, rounds: int) -> dict:

@@ -29,11 +29,12 @@ def bm25_path(folder: Path, generation: str) -> Path:
     return folder / f"{generation}.bm25"
 
 
-def chunk_texts(store: Store, doc_ids: list[str], starts: np.ndarray, ends: np.ndarray) -> list[str]:
-    """What BM25 reads of each chunk: its section path and its words."""
+def indexed_texts(store: Store, table: str = "chunks") -> list[str]:
+    """What the model and BM25 read of each chunk or sentence: its section path and its words."""
     texts = {d.doc_id: d.text for d in store.documents()}
+    _, doc_ids, starts, ends, _ = store.rows(table, vectors=False)
     return [indexed(section, texts[d][s:e]) for d, s, e, section
-            in zip(doc_ids, starts.tolist(), ends.tolist(), store.sections("chunks"), strict=True)]
+            in zip(doc_ids, starts.tolist(), ends.tolist(), store.sections(table), strict=True)]
 
 
 def write(store: Store, folder: Path) -> Manifest:
@@ -73,7 +74,7 @@ def discard(folder: Path, generation: str) -> None:
 def _write_generation(store: Store, folder: Path, generation: str) -> Manifest:
     meta = store.meta()
     fingerprint = store.fingerprint()
-    ids, doc_ids, starts, ends, vecs = store.rows("chunks")
+    ids, *_, vecs = store.rows("chunks")
     dim = int(meta["dim"])
     sentence_ids, *_, sentence_vecs = store.rows("sentences")
     tables = {"chunks": (ids, vecs), "sentences": (sentence_ids, sentence_vecs)}
@@ -83,7 +84,7 @@ def _write_generation(store: Store, folder: Path, generation: str) -> Manifest:
         index = vectors.build(keys, table_vecs, dim)
         kinds[table] = vectors.kind_of(index)
         vectors.save(index, faiss_path(folder, generation, table))
-    bm25 = lexical.build(chunk_texts(store, doc_ids, starts, ends))
+    bm25 = lexical.build(indexed_texts(store))
     if bm25 is not None:
         lexical.save(bm25, bm25_path(folder, generation))
     counts = store.counts()

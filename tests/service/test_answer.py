@@ -25,7 +25,14 @@ TINY = {
     "port.txt": "Port Talk\n\nOlaf Brenning chairs the Zorblat port board. The board wants a deeper channel "
                 "for grain ships. \"We will dredge the channel by next spring,\" he said.\n",
     "setup.md": "# Zorblat settings\n\n## Files\n\nThe ZORB_HOME environment variable sets the folder where "
-                "Zorblat keeps its files.\n",
+                "Zorblat keeps its files.\n\n## Cache\n\nPass keep_cache=True to keep the scratch folder "
+                "between runs. The folder is then never wiped by Zorblat.\n",
+    "api.html": "<html><head><title>Zorblat API</title></head><body><h1>Zorblat API</h1>"
+                "<dl class='py function'><dt class='sig'>zorblat.dredge(depth, speed=4, channel=None)</dt>"
+                "<dd><p>Dredge the harbour channel.</p><dl class='field-list'><dt>Parameters</dt><dd><ul>"
+                "<li><p>depth (int) – how deep to dig, in metres</p></li>"
+                "<li><p>speed (int) – how fast the dredger moves, in knots</p></li>"
+                "</ul></dd></dl></dd></dl></body></html>",
 }
 
 
@@ -48,16 +55,27 @@ def ask(engine, question, **kw):
 
 def test_a_sentence_leaning_on_its_predecessor_brings_it_along(tiny):
     reply = ask(tiny, "How much grain did the harbour trade under her?")
-    quotes = [c.quote for c in reply.answer.citations]
-    doubled = next(i for i, q in enumerate(quotes) if q.startswith("She doubled"))
-    assert doubled > 0 and quotes[doubled - 1] == "Maria Quell ran it for thirty years."
+    # Next to each other in one paragraph, the two are one citation.
+    assert any("Maria Quell ran it for thirty years. She doubled" in c.quote for c in reply.answer.citations)
 
 
 def test_a_quote_closed_by_he_said_brings_the_sentence_naming_the_speaker(tiny):
-    reply = ask(tiny, "By when will the channel be dredged?")
-    quotes = [c.quote for c in reply.answer.citations]
-    said = next(i for i, q in enumerate(quotes) if q.endswith("he said."))
-    assert "Olaf Brenning chairs the Zorblat port board." in quotes[:said]
+    answer = ask(tiny, "By when will the channel be dredged?").answer.answer
+    assert "he said." in answer
+    assert -1 < answer.find("Olaf Brenning chairs the Zorblat port board.") < answer.find("he said.")
+
+
+def test_a_fact_told_over_two_sentences_of_a_paragraph_is_cited_whole(tiny):
+    reply = ask(tiny, "How do I keep the scratch folder between runs?")
+    assert any(c.quote == "Pass keep_cache=True to keep the scratch folder between runs. The folder is then "
+               "never wiped by Zorblat." for c in reply.answer.citations)
+
+
+def test_a_parameter_description_brings_the_signature_that_gives_its_default(tiny):
+    assert "speed=4" in ask(tiny, "How fast does zorblat.dredge move the dredger by default?").answer.answer
+    quotes = [c.quote for c in ask(tiny, "In which unit is the dredger's speed given?").answer.citations]
+    assert "speed (int) – how fast the dredger moves, in knots" in quotes
+    assert "zorblat.dredge(depth, speed=4, channel=None)" in quotes
 
 
 def test_an_environment_variable_question_needs_a_sentence_naming_one(tiny):
@@ -139,9 +157,8 @@ def test_a_follow_up_tells_something_new_rather_than_repeating_the_last_answer(t
         assert quotes and "Maria Quell ran it for thirty years." not in quotes
     # A sentence already said may still come back as the context a new one needs ("She doubled…").
     reply = ask(tiny, "What did she do to its grain trade?", history=history)
-    quotes = [c.quote for c in reply.answer.citations]
-    assert quotes[-2:] == ["Maria Quell ran it for thirty years.",
-                           "She doubled its grain trade to twelve million tonnes a year."]
+    assert any(c.quote.endswith("Maria Quell ran it for thirty years. She doubled its grain trade to twelve "
+                                "million tonnes a year.") for c in reply.answer.citations)
 
 
 def test_the_sentences_just_past_a_passage_edge_are_candidates_too(engine):
