@@ -15,7 +15,7 @@ import numpy as np
 
 from citeqa.answer.kinds import answer_check
 from citeqa.index import lexical
-from citeqa.index.blocks import SEPARATOR
+from citeqa.index.blocks import CODE, HEADING, LIST_ITEM, SIGNATURE, TABLE_ROW
 from citeqa.index.records import Passage
 from citeqa.index.snapshot import Snapshot
 
@@ -39,6 +39,9 @@ _DEPENDENT = re.compile(
 _UNNAMED_SPEAKER = re.compile(
     r"[,”\"’']\s*(he|she|they)\s+(said|says|added|adds|told|tells|wrote|writes|explained|noted|argued|warned)"
     r"\b[^.!?]{0,40}[.!?][\"”’']?$", re.IGNORECASE)
+MIN_WORDS = 4  # a unit of fewer words ("Default: 5") is a fragment: it states nothing on its own
+INTRO_UNITS = 8  # list items, rows or code blocks a sentence ending in ":" brings along, at most
+INTRO_CHARS = 1200  # and no more characters of them than this
 SPEAKER_LOOKBACK = 3  # sentences searched back for the one naming the speaker
 # A parameter's description opens with its name: "width (int) - the width of the bar".
 _PARAMETER = re.compile(r"\s*([A-Za-z_]\w*)\b")
@@ -81,6 +84,7 @@ class Candidate:
     row: int  # sentence row in the snapshot
     chunk_id: str
     score: float
+    joins: bool = False  # cited as one with the unit before it (a heading and its line, a list and its intro)
 
 
 def names(text: str) -> list[str]:
@@ -88,22 +92,40 @@ def names(text: str) -> list[str]:
     return [m.group(0) for m in _NAME.finditer(text.strip())]
 
 
-def states_something(sentence: str, title: str, section: str = "") -> bool:
+def states_something(sentence: str, title: str, kind: str = "text") -> bool:
     """Questions, the title and headings state nothing an answer could rest on. In a document parsed
-    into structure a heading is known: the unit that ends its own section path. In plain text a
-    short unpunctuated line is taken for one."""
+    into structure a heading is known by its kind; in plain text a short unpunctuated line is taken
+    for one."""
     text = sentence.strip().rstrip(" ”\"’'»)")
     if text.endswith("?") or " ".join(text.split()) == " ".join(title.split()):
         return False
-    if section:
-        return " ".join(sentence.split()) != section.rsplit(SEPARATOR, 1)[-1]
+    if kind != "text":
+        return kind != HEADING
     heading = not text.endswith((".", "!", ":", ";")) and not any(ch.isdigit() for ch in text)
     return not (heading and len(text.split()) <= 12)
 
 
 def _states_something(row: int, snap: Snapshot) -> bool:
     return states_something(snap.sentence(row), snap.documents[snap.sentence_docs[row]].title,
-                            snap.sentence_sections[row])
+                            snap.sentence_kinds[row])
+
+
+def _fragment(row: int, snap: Snapshot) -> bool:
+    """Words of a structured document too few to state anything alone ("Default: 5"); a signature or
+    code says what it says however short."""
+    kind = snap.sentence_kinds[row]
+    return kind not in ("text", SIGNATURE, CODE) and len(snap.sentence(row).split()) < MIN_WORDS
+
+
+def _under_heading(row: int, snap: Snapshot) -> bool:
+    return _same_doc(row, row - 1, snap) and snap.sentence_kinds[row - 1] == HEADING \
+        and bool(snap.sentence_chunks[row - 1])
+
+
+def _citable(row: int, snap: Snapshot) -> bool:
+    """What an answer may cite: a unit that states something; a fragment only right under its heading,
+    which is then cited with it ("depthLimit (Number) Default: 5")."""
+    return _states_something(row, snap) and (not _fragment(row, snap) or _under_heading(row, snap))
 
 
 def unknown_names(question: str, snap: Snapshot) -> list[str]:
@@ -175,7 +197,7 @@ def candidates(question: str, vector: np.ndarray, passages: list[Passage], snap:
     rank = {p.chunk_id: n for n, p in enumerate(passages, start=1)}
     out = []
     for s, chunk_id in _window(passages, snap):
-        if not _states_something(s, snap):
+        if not _citable(s, snap):
             continue
         own = snap.sentence_terms[s]
         around = frozenset().union(snap.section_terms[s], *(snap.sentence_terms[n] for n in (s - 1, s + 1)
@@ -290,6 +312,37 @@ def _with_signatures(chosen: list[Candidate], snap: Snapshot) -> list[Candidate]
     return out
 
 
+def _joined(row: int, holder: Candidate, snap: Snapshot, joins: bool) -> Candidate:
+    holders = [snap.chunk_ids[r] for r in snap.sentence_chunks[row]]
+    return Candidate(row, holder.chunk_id if holder.chunk_id in holders else holders[0], holder.score, joins)
+
+
+def _with_structure(chosen: list[Candidate], snap: Snapshot) -> list[Candidate]:
+    """What a unit needs around it to be read: a fragment its heading, and a sentence that opens a list
+    or an example ("... there are two options:") the items or code that follow it."""
+    out: list[Candidate] = []
+    rows = {c.row for c in chosen}
+    for c in chosen:
+        if _fragment(c.row, snap):
+            if c.row - 1 not in rows:
+                out.append(_joined(c.row - 1, c, snap, False))
+                rows.add(c.row - 1)
+            out.append(Candidate(c.row, c.chunk_id, c.score, True))
+            continue
+        out.append(c)
+        if not snap.sentence(c.row).rstrip().endswith(":"):
+            continue
+        size, nxt = 0, c.row + 1
+        while (nxt - c.row <= INTRO_UNITS and _same_doc(c.row, nxt, snap) and snap.sentence_chunks[nxt]
+               and snap.sentence_kinds[nxt] in (LIST_ITEM, CODE, TABLE_ROW) and size < INTRO_CHARS):
+            if nxt not in rows:
+                out.append(_joined(nxt, c, snap, True))
+                rows.add(nxt)
+            size += len(snap.sentence(nxt))
+            nxt += 1
+    return out
+
+
 def _with_speakers(chosen: list[Candidate], snap: Snapshot) -> list[Candidate]:
     """A quote closed by "he said" brings the nearest sentence before it that names someone (within
     SPEAKER_LOOKBACK sentences of the same document), unless the answer holds one already."""
@@ -349,7 +402,8 @@ def compose(question: str, vector: np.ndarray, passages: list[Passage], snap: Sn
     if not ranked or support < threshold or unknown_names(asked, snap):
         return Answer([ABSTAIN_TEXT], True, [], support)
     chosen = _with_speakers(_with_predecessors(_select(ranked, snap), snap), snap)
-    chosen = _reading_order(_with_signatures(_with_blocks(chosen, snap, scores), snap), snap)
+    chosen = _with_structure(_with_signatures(_with_blocks(chosen, snap, scores), snap), snap)
+    chosen = _reading_order(chosen, snap)
     if not chosen:
         return Answer([ABSTAIN_TEXT], True, [], support)
     citations, parts = [], []
@@ -373,7 +427,7 @@ def _grouped(chosen: list[Candidate], snap: Snapshot) -> list[list[Candidate]]:
             text = snap.documents[snap.sentence_docs[c.row]].text
             gap = text[int(snap.sentence_ends[last.row]):int(snap.sentence_starts[c.row])]
             if c.row == last.row + 1 and _same_doc(last.row, c.row, snap) and not gap.strip() \
-                    and "\n\n" not in gap:
+                    and ("\n\n" not in gap or c.joins):
                 groups[-1].append(c)
                 continue
         groups.append([c])

@@ -26,7 +26,7 @@ from citeqa.index.store import Prepared, Store, content_hash
 
 log = logging.getLogger(__name__)
 
-PIPELINE_VERSION = 3  # bump when cleaning, sentence or chunking rules change: every document is redone
+PIPELINE_VERSION = 4  # bump when cleaning, sentence or chunking rules change: every document is redone
 
 
 @dataclass(frozen=True)

@@ -34,6 +34,7 @@ class Sentence:
     end: int
     text: str
     section: str = ""  # the headings above it: embedded and BM25-indexed with it
+    kind: str = "text"  # the kind of block it comes from (blocks.py), "text" in plain text
 
 
 @dataclass(frozen=True)

@@ -84,16 +84,16 @@ def split_sentences(doc_id: str, text: str, content: list[Span], count_tokens: C
         body = text[span.start:span.end]
         return [span] if count_tokens(body) <= max_tokens else _locate(body, cut.split_text(body), span.start)
 
-    units: list[tuple[Span, str]] = []  # (unit, its section)
+    units: list[tuple[Span, Span]] = []  # (unit, the block it is cut from)
     for span in content:
         if span.kind in WHOLE:  # a code block, list item, table row, signature or heading: one unit
             cut = code_splitter if span.kind == CODE else splitter
-            units += [(u, span.section) for u in fitting(span, cut)]
+            units += [(u, span) for u in fitting(span, cut)]
             continue
         # A line joined across a soft break keeps its newline; the segmenter would cut there.
         line = text[span.start:span.end].replace("\n", " ")
         for sent in _segment(line, span.start):
             if not is_call_to_action(text[sent.start:sent.end]):
-                units += [(u, span.section) for u in fitting(sent, splitter)]
+                units += [(u, span) for u in fitting(sent, splitter)]
     return [Sentence(stable_id(doc_id, u.start, text[u.start:u.end]), doc_id, u.start, u.end,
-                     text[u.start:u.end], section) for u, section in units]
+                     text[u.start:u.end], block.section, block.kind) for u, block in units]

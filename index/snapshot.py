@@ -58,6 +58,7 @@ class Snapshot:
     words: list[str] = field(default_factory=list)  # every distinct lower-cased word, sorted
     chunk_sections: list[str] = field(default_factory=list)  # section path per chunk ("" in plain text)
     sentence_sections: list[str] = field(default_factory=list)  # section path per sentence
+    sentence_kinds: list[str] = field(default_factory=list)  # block kind per sentence (blocks.py; "text")
     section_terms: list[frozenset[str]] = field(default_factory=list)  # its stemmed words, per sentence
 
     def __post_init__(self) -> None:
@@ -88,6 +89,7 @@ class Snapshot:
                 self.term_df[t] = self.term_df.get(t, 0) + 1
         self.chunk_sections = self.chunk_sections or [""] * len(self.chunk_ids)
         self.sentence_sections = self.sentence_sections or [""] * len(self.sentence_ids)
+        self.sentence_kinds = self.sentence_kinds or ["text"] * len(self.sentence_ids)
         distinct = sorted(set(self.sentence_sections))
         terms_of = dict(zip(distinct, (frozenset(t) for t in lexical.tokenize(distinct)), strict=True)) \
             if distinct else {}
@@ -141,7 +143,8 @@ def _read(store: Store, folder: Path, current: Manifest) -> Snapshot:
     return Snapshot(current, {d.doc_id: d for d in store.documents()}, ids, docs, starts, ends, index,
                     sentence_index, bm25,
                     sids, sdocs, sstarts, sends, svecs,
-                    chunk_sections=store.sections("chunks"), sentence_sections=store.sections("sentences"))
+                    chunk_sections=store.sections("chunks"), sentence_sections=store.sections("sentences"),
+                    sentence_kinds=store.sentence_kinds())
 
 
 def load(data_dir: Path, model: str) -> Snapshot:

@@ -30,19 +30,23 @@ CREATE TABLE IF NOT EXISTS chunks (
 CREATE TABLE IF NOT EXISTS sentences (
     sentence_id TEXT PRIMARY KEY, doc_id TEXT NOT NULL REFERENCES documents(doc_id) ON DELETE CASCADE,
     position INTEGER NOT NULL, start INTEGER NOT NULL, "end" INTEGER NOT NULL, vector BLOB NOT NULL,
-    section TEXT NOT NULL DEFAULT '');
+    section TEXT NOT NULL DEFAULT '', kind TEXT NOT NULL DEFAULT 'text');
 CREATE INDEX IF NOT EXISTS chunks_doc ON chunks(doc_id, position);
 CREATE INDEX IF NOT EXISTS sentences_doc ON sentences(doc_id, position);
 """
 
 
-def _add_sections(db: sqlite3.Connection) -> None:
-    """Stores written before section paths were kept gain the column; the recipe change then has every
-    document redone, so the empty paths of old rows never stay in use."""
-    for table in ("chunks", "sentences"):
+_ADDED_COLUMNS = (("chunks", "section", "''"), ("sentences", "section", "''"),
+                  ("sentences", "kind", "'text'"))
+
+
+def _add_columns(db: sqlite3.Connection) -> None:
+    """Stores written before section paths and unit kinds were kept gain the columns; the recipe change
+    then has every document redone, so the defaults of old rows never stay in use."""
+    for table, column, default in _ADDED_COLUMNS:
         columns = {row[1] for row in db.execute(f"PRAGMA table_info({table})")}
-        if "section" not in columns:
-            db.execute(f"ALTER TABLE {table} ADD COLUMN section TEXT NOT NULL DEFAULT ''")
+        if column not in columns:
+            db.execute(f"ALTER TABLE {table} ADD COLUMN {column} TEXT NOT NULL DEFAULT {default}")
 
 
 def content_hash(title: str, text: str) -> str:
@@ -86,7 +90,7 @@ class Store:
         try:
             db.execute("PRAGMA journal_mode=WAL")
             db.executescript(_SCHEMA)
-            _add_sections(db)
+            _add_columns(db)
         finally:
             db.close()
         return self
@@ -156,9 +160,9 @@ class Store:
              for i, (c, v) in enumerate(zip(item.chunks, item.chunk_vectors, strict=True))],
         )
         db.executemany(
-            'INSERT INTO sentences(sentence_id, doc_id, position, start, "end", vector, section) '
-            "VALUES (?, ?, ?, ?, ?, ?, ?)",
-            [(s.sentence_id, doc.doc_id, i, s.start, s.end, v.astype(np.float32).tobytes(), s.section)
+            'INSERT INTO sentences(sentence_id, doc_id, position, start, "end", vector, section, kind) '
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            [(s.sentence_id, doc.doc_id, i, s.start, s.end, v.astype(np.float32).tobytes(), s.section, s.kind)
              for i, (s, v) in enumerate(zip(item.sentences, item.sentence_vectors, strict=True))],
         )
 
@@ -232,3 +236,8 @@ class Store:
             raise ValueError(f"table must be chunks or sentences, not {table!r}")
         with self.reading() as db:
             return [r[0] for r in db.execute(f"SELECT section FROM {table} ORDER BY doc_id, position")]
+
+    def sentence_kinds(self) -> list[str]:
+        """The block kind of every sentence, in the order of `rows`."""
+        with self.reading() as db:
+            return [r[0] for r in db.execute("SELECT kind FROM sentences ORDER BY doc_id, position")]

@@ -26,7 +26,9 @@ TINY = {
                 "for grain ships. \"We will dredge the channel by next spring,\" he said.\n",
     "setup.md": "# Zorblat settings\n\n## Files\n\nThe ZORB_HOME environment variable sets the folder where "
                 "Zorblat keeps its files.\n\n## Cache\n\nPass keep_cache=True to keep the scratch folder "
-                "between runs. The folder is then never wiped by Zorblat.\n",
+                "between runs. The folder is then never wiped by Zorblat.\n\n## Walk depth\n\nDefault: 7\n\n"
+                "## Ports\n\nThe Zorblat server listens on two ports:\n\n- 8080 for the web page\n"
+                "- 9090 for the metrics\n",
     "api.html": "<html><head><title>Zorblat API</title></head><body><h1>Zorblat API</h1>"
                 "<dl class='py function'><dt class='sig'>zorblat.dredge(depth, speed=4, channel=None)</dt>"
                 "<dd><p>Dredge the harbour channel.</p><dl class='field-list'><dt>Parameters</dt><dd><ul>"
@@ -69,6 +71,13 @@ def test_a_fact_told_over_two_sentences_of_a_paragraph_is_cited_whole(tiny):
     reply = ask(tiny, "How do I keep the scratch folder between runs?")
     assert any(c.quote == "Pass keep_cache=True to keep the scratch folder between runs. The folder is then "
                "never wiped by Zorblat." for c in reply.answer.citations)
+
+
+def test_a_fragment_is_cited_with_its_heading_and_a_list_with_the_sentence_opening_it(tiny):
+    quotes = [c.quote for c in ask(tiny, "What is Zorblat's walk depth by default?").answer.citations]
+    assert "Walk depth\n\nDefault: 7" in quotes, "a fragment alone would say nothing"
+    quotes = [c.quote for c in ask(tiny, "On which ports does the Zorblat server listen?").answer.citations]
+    assert "The Zorblat server listens on two ports:\n\n8080 for the web page\n\n9090 for the metrics" in quotes
 
 
 def test_a_parameter_description_brings_the_signature_that_gives_its_default(tiny):
