@@ -39,6 +39,9 @@ _DEPENDENT = re.compile(
 _UNNAMED_SPEAKER = re.compile(
     r"[,”\"’']\s*(he|she|they)\s+(said|says|added|adds|told|tells|wrote|writes|explained|noted|argued|warned)"
     r"\b[^.!?]{0,40}[.!?][\"”’']?$", re.IGNORECASE)
+# A second question joined to the first: "..., and what month has it stretched into?"
+_TWO_PARTS = re.compile(r"\band (what|which|how|who|whom|when|where|why|is|are|does|do|did|can|should)\b",
+                        re.IGNORECASE)
 MIN_WORDS = 4  # a unit of fewer words ("Default: 5") is a fragment: it states nothing on its own
 INTRO_UNITS = 8  # list items, rows or code blocks a sentence ending in ":" brings along, at most
 INTRO_CHARS = 1200  # and no more characters of them than this
@@ -397,11 +400,17 @@ def compose(question: str, vector: np.ndarray, passages: list[Passage], snap: Sn
     best = ranked[0].score if ranked else 0.0
     # Only a sentence of the kind asked for can answer, and only if it is about as relevant as the best.
     fits = answer_check(asked)
-    ranked = [c for c in ranked if c.score >= best - KEEP_MARGIN and fits(snap.sentence(c.row))]
-    support = ranked[0].score if ranked else 0.0
-    if not ranked or support < threshold or unknown_names(asked, snap):
+    ranked = [c for c in ranked if c.score >= best - KEEP_MARGIN]
+    fitting = [c for c in ranked if fits(snap.sentence(c.row))]
+    support = fitting[0].score if fitting else 0.0
+    if not fitting or support < threshold or unknown_names(asked, snap):
         return Answer([ABSTAIN_TEXT], True, [], support)
-    chosen = _with_speakers(_with_predecessors(_select(ranked, snap), snap), snap)
+    # A question in two parts ("when did it begin, and how long has it lasted?") wants more than the
+    # kind asked for first: the selection draws on every close sentence, the best fitting one included.
+    chosen = _select(ranked if _TWO_PARTS.search(asked) else fitting, snap)
+    if fitting[0] not in chosen:
+        chosen = chosen[:MAX_SENTENCES - 1] + [fitting[0]]
+    chosen = _with_speakers(_with_predecessors(chosen, snap), snap)
     chosen = _with_structure(_with_signatures(_with_blocks(chosen, snap, scores), snap), snap)
     chosen = _reading_order(chosen, snap)
     if not chosen:

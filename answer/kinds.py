@@ -85,12 +85,29 @@ def names_variable(sentence: str) -> bool:
     return any(len(m.group(0)) >= 4 or "_" in m.group(0) for m in _VARIABLE.finditer(sentence))
 
 
+# "When did ...": the answer gives a time (a year, a month, a day, or a span counted from now).
+_ASKS_DATE = re.compile(r"^\s*(when|in (what|which) (year|month))\b(?! I\b| you\b| we\b)", re.IGNORECASE)
+_MONTHS = ("january february march april may june july august september october november december "
+           "jan feb mar apr jun jul aug sep sept oct nov dec").split()
+_DAYS = "monday tuesday wednesday thursday friday saturday sunday yesterday today tomorrow tonight".split()
+_SEASONS = "week|month|year|decade|spring|summer|autumn|fall|winter"
+_DATE = re.compile(r"\b(1[89]|20)\d\d\b|\b(" + "|".join(_MONTHS + _DAYS) + r")\b|\bago\b"
+                   r"|\b(last|next|this|past|coming) (" + _SEASONS + r")\b"
+                   r"|\b\d{1,2}(st|nd|rd|th)?\b[^.]{0,3}\b(century|centuries)\b", re.IGNORECASE)
+
+
+def gives_date(sentence: str) -> bool:
+    return bool(_DATE.search(sentence))
+
+
 def answer_check(question: str) -> Callable[[str], bool]:
     """A test of sentences for `question`, its type worked out once: False when the question asks for
     an amount and the sentence gives none (in the unit asked), or for an environment variable and the
-    sentence names none."""
+    sentence names none, or for a date and the sentence gives no time."""
     if _ASKS_VARIABLE.search(question):
         return names_variable
+    if _ASKS_DATE.search(question):
+        return gives_date
     if not asks_amount(question):
         return lambda sentence: True
     known, units = numbers(question), [UNITS[u] for u in units_asked(question)]

@@ -1,6 +1,6 @@
 """Expected answer types: an amount question needs an amount, in the unit it asks for."""
 
-from citeqa.answer.kinds import asks_amount, can_answer, names_variable, numbers, units_asked
+from citeqa.answer.kinds import asks_amount, can_answer, gives_date, names_variable, numbers, units_asked
 
 
 def test_amount_questions_are_recognised_and_degree_questions_are_not():
@@ -34,3 +34,10 @@ def test_an_environment_variable_is_named_in_capitals_and_an_acronym_is_not_one(
     assert not names_variable("The API and the CLI print nothing.")
     assert not can_answer("Which environment variable picks the pager?", "The pager is chosen for you.")
     assert asks_amount("What numeric exit code does it return?")
+
+
+def test_a_when_question_needs_a_time_and_a_when_clause_does_not():
+    assert gives_date("It opened in 1911.") and gives_date("They met last week.") and gives_date("On Monday.")
+    assert not gives_date("It opened after the war.")
+    assert not can_answer("When did the harbour open?", "The harbour is on the northern shore.")
+    assert can_answer("When I test a command, is stderr mixed?", "It is mixed by default.")
