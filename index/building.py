@@ -19,6 +19,7 @@ from citeqa.index.errors import InvalidInput
 from citeqa.index.loading import Skipped, make_document, read_folder
 from citeqa.index.manifest import check_model
 from citeqa.index.records import Document, Span
+from citeqa.index.repetition import repeated_blocks, without_repeated
 from citeqa.index.sections import SECTION_TOKENS, fit, indexed
 from citeqa.index.sentences import split_sentences
 from citeqa.index.snapshot import INDEX_DIR, store_at
@@ -114,12 +115,13 @@ def _open_store(data_dir: Path, embedder: Embedder, force: bool) -> Store:
 
 
 def _commit(store: Store, data_dir: Path, prepared: list[Prepared], removed: list[str], embedder: Embedder,
-            recipe: str) -> None:
+            recipe: str, own: dict[str, str] | None = None) -> None:
+    """`own`: the documents whose recipe is not `recipe` (what repetition left out of them is in it)."""
     def change(db: sqlite3.Connection) -> bool:
         for doc_id in removed:
             Store.remove(db, doc_id)
         for item in prepared:
-            Store.put(db, item, recipe)
+            Store.put(db, item, (own or {}).get(item.doc.doc_id, recipe))
         if prepared:
             Store.set_meta(db, model=embedder.name, dim=str(embedder.dim))
         return True
@@ -165,6 +167,12 @@ def sync_folder(data_dir: Path, folder: Path, embedder: Embedder, params: ChunkP
         (report.skipped if isinstance(item, Skipped) else docs).append(item)
     store = _open_store(data_dir, embedder, force)
     recipe = params.recipe(embedder.name)
+    repeated = repeated_blocks(docs)
+    own: dict[str, str] = {}  # recipes of the documents that repetition left something out of
+    for i, doc in enumerate(docs):
+        docs[i], digest = without_repeated(doc, repeated)
+        if digest:
+            own[doc.doc_id] = f"{recipe}|r{digest}"
     states = store.states()
     todo = []
     for doc in docs:
@@ -172,7 +180,8 @@ def sync_folder(data_dir: Path, folder: Path, embedder: Embedder, params: ChunkP
             report.skipped.append(Skipped(Path(doc.source), "no article text found in it"))
             continue
         state = states.get(doc.doc_id)
-        if state and not force and state[:2] == (content_hash(doc.title, doc.text), recipe):
+        wanted = (content_hash(doc.title, doc.text), own.get(doc.doc_id, recipe))
+        if state and not force and state[:2] == wanted:
             report.unchanged += 1
             continue
         (report.updated if state else report.added).append(doc.doc_id)
@@ -186,7 +195,7 @@ def sync_folder(data_dir: Path, folder: Path, embedder: Embedder, params: ChunkP
     prepared = prepare(todo, embedder, params, progress=progress) if todo else []
     report.embedded = sum(len(p.chunks) + len(p.sentences) for p in prepared)
     if prepared or report.removed:
-        _commit(store, data_dir, prepared, report.removed, embedder, recipe)
+        _commit(store, data_dir, prepared, report.removed, embedder, recipe, own)
     else:
         refresh(store, data_dir)
     counts = store.counts()

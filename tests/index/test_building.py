@@ -85,3 +85,33 @@ def test_manifest_records_model_dimension_and_corpus(seeds_data):
 def test_an_index_built_with_another_model_is_refused_with_the_fix(seeds_data):
     with pytest.raises(IndexMismatch, match="citeqa index build .*--force"):
         load(seeds_data, "some-other-model")
+
+
+def test_a_block_repeated_across_many_documents_is_left_out_of_the_index(tmp_path, embedder):
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    footer = "Follow the Zorblat crew on the fediverse for every harbour update."
+    facts = ["The north pier is 300 metres long.", "The crane lifts nine tonnes.",
+             "The ferry leaves at dawn.", "The lighthouse was rebuilt in 1950."]
+    for n, fact in enumerate(facts):
+        (folder / f"page{n}.md").write_text(f"# Page {n}\n\n{fact}\n\n## Parameters\n\n{footer}\n")
+    data = tmp_path / "data"
+    counting = CountingEmbedder(embedder)
+    sync_folder(data, folder, counting, chunk_params(), progress=False)
+    snap = load(data, embedder.name)
+    units = [snap.sentence(r) for r in range(len(snap.sentence_ids))]
+    assert all(fact in units for fact in facts), "nothing real is dropped"
+    chunks = [snap.chunk(row).text for row in range(len(snap.chunk_ids))]
+    assert footer not in units and not any(footer in chunk for chunk in chunks)
+    assert all(footer in doc.text for doc in snap.documents.values()), "it stays in the stored text"
+    assert units.count("Parameters") == len(facts), "a repeated heading is structure, and stays"
+    # Unchanged: nothing is embedded again. A new page that no longer repeats it in enough of them
+    # changes what counts as repeated: the pages are redone and the line is indexed again.
+    counting.texts.clear()
+    sync_folder(data, folder, counting, chunk_params(), progress=False)
+    assert counting.texts == []
+    for n in range(1, len(facts)):
+        (folder / f"page{n}.md").write_text(f"# Page {n}\n\n{facts[n]}\n")
+    sync_folder(data, folder, counting, chunk_params(), progress=False)
+    snap = load(data, embedder.name)
+    assert footer in [snap.sentence(r) for r in range(len(snap.sentence_ids))]

@@ -1,0 +1,50 @@
+"""Furniture by repetition: a block repeated across many documents of a collection (a footer, a
+"Follow us" line, a licence notice the markup does not mark) is left out of the index. It stays in the
+stored text, so no offset moves. Headings are kept: a repeated "Parameters" heading is structure.
+
+A block counts as repeated when its words, white space aside, are a block of at least
+REPEAT_MIN_DOCS documents and of REPEAT_SHARE of them: a statistic of the collection, no phrase list.
+Only folder builds see the whole collection; a document added over the API is indexed whole.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from collections import Counter
+from dataclasses import replace
+
+from citeqa.index.blocks import HEADING
+from citeqa.index.records import Document
+
+REPEAT_MIN_DOCS = 3
+REPEAT_SHARE = 0.3
+
+
+def _key(text: str) -> str:
+    return " ".join(text.split())
+
+
+def repeated_blocks(docs: list[Document]) -> set[str]:
+    """The blocks (white space made single) that are blocks of many of `docs`."""
+    if len(docs) < REPEAT_MIN_DOCS:
+        return set()
+    need = max(REPEAT_MIN_DOCS, math.ceil(REPEAT_SHARE * len(docs)))
+    counts: Counter[str] = Counter()
+    for doc in docs:
+        counts.update({_key(doc.text[s.start:s.end]) for s in doc.content if s.kind != HEADING})
+    return {text for text, n in counts.items() if n >= need}
+
+
+def without_repeated(doc: Document, repeated: set[str]) -> tuple[Document, str]:
+    """`doc` with the repeated blocks out of its content, and a digest of what was left out ("" when
+    nothing was): the digest joins the document's recipe, so a change in what repeats redoes it."""
+    if not repeated:
+        return doc, ""
+    dropped = [s for s in doc.content if s.kind != HEADING and _key(doc.text[s.start:s.end]) in repeated]
+    if not dropped:
+        return doc, ""
+    out = set(dropped)
+    kept = [s for s in doc.content if s not in out]
+    digest = hashlib.sha256("\n".join(sorted({_key(doc.text[s.start:s.end]) for s in dropped})).encode())
+    return replace(doc, content=kept), digest.hexdigest()[:12]
