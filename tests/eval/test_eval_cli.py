@@ -1,10 +1,11 @@
-"""`citeqa eval` as a user runs it: the seeds against the thresholds, the report, the baselines, HTTP."""
+"""`citeqa eval` as a user runs it: every collection against its thresholds and LangChain's default, the
+report, the baselines, HTTP."""
 
 import json
 
 import pytest
 
-from citeqa.eval import dataset
+from citeqa.eval import dataset, sets
 from citeqa.eval.gate import check, load, versus
 from citeqa.index.errors import InvalidInput
 from tests.test_cli import run
@@ -14,16 +15,27 @@ LATENCY = ("latency_p50_ms", "latency_p95_ms")
 
 @pytest.fixture(scope="module")
 def evaluated(tmp_path_factory):
+    """Every set of eval/sets/, each on its own collection (news, HTML docs, Markdown docs), gated."""
     out = tmp_path_factory.mktemp("eval")
-    result = run("eval", "--out", str(out), "--check")
-    report = json.loads((out / "report.json").read_text()) if (out / "report.json").exists() else None
-    return out, result, report
+    result = run("eval", "--all", "--out", str(out), "--check")
+    reports = {p.parent.name: json.loads(p.read_text()) for p in out.glob("*/report.json")}
+    return out, result, reports
 
 
-def test_the_seeds_meet_every_threshold_and_the_report_is_written(evaluated):
-    out, result, report = evaluated
+def test_every_collection_meets_its_floors_and_beats_langchains_default(evaluated):
+    _, result, reports = evaluated
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "every figure of seeds meets" in result.stdout and "thresholds.toml" in result.stdout
+    assert set(reports) == set(sets.names()) and len(reports) >= 3
+    for name, report in reports.items():
+        assert f"every figure of {name} meets" in result.stdout
+        m = {system: s["metrics"] for system, s in report["systems"].items()}
+        assert m["citeqa"]["hit_at_5"] >= m["langchain"]["hit_at_5"], name
+        assert m["citeqa"]["key_fact_recall"] >= m["langchain"]["key_fact_recall"], name
+
+
+def test_the_seeds_report_is_written(evaluated):
+    out, result, reports = evaluated
+    out, report = out / "seeds", reports["seeds"]
     assert "key-fact recall" in result.stdout  # the summary table
     for name in ("report.json", "report.md", "metrics.png", "latency.png"):
         assert (out / name).stat().st_size > 1000, name
@@ -35,7 +47,7 @@ def test_the_seeds_meet_every_threshold_and_the_report_is_written(evaluated):
 
 
 def test_citeqa_beats_both_baselines_on_retrieval_facts_and_abstention(evaluated):
-    m = {name: s["metrics"] for name, s in evaluated[2]["systems"].items()}
+    m = {name: s["metrics"] for name, s in evaluated[2]["seeds"]["systems"].items()}
     for base in ("bm25", "langchain"):
         assert m["citeqa"]["hit_at_5"] > m[base]["hit_at_5"]
         assert m["citeqa"]["key_fact_recall"] > m[base]["key_fact_recall"]
@@ -45,16 +57,17 @@ def test_citeqa_beats_both_baselines_on_retrieval_facts_and_abstention(evaluated
 
 def test_every_system_cites_exact_offsets(evaluated):
     """The baselines' citations are checked the same way: a figure is only a reference if it is right."""
-    for name, s in evaluated[2]["systems"].items():
-        assert s["metrics"]["citation_validity"] == 1.0, name
-        assert all(r["ms"] > 0 for r in s["records"]), name
+    for collection, report in evaluated[2].items():
+        for name, s in report["systems"].items():
+            assert s["metrics"]["citation_validity"] == 1.0, (collection, name)
+            assert all(r["ms"] > 0 for r in s["records"]), (collection, name)
 
 
 def test_over_http_the_figures_match_the_in_process_run(evaluated, server, tmp_path):
     result = run("eval", "--url", server, "--no-baselines", "--out", str(tmp_path))
     assert result.returncode == 0, result.stderr
     remote = json.loads((tmp_path / "report.json").read_text())["systems"]["citeqa"]["metrics"]
-    local = evaluated[2]["systems"]["citeqa"]["metrics"]
+    local = evaluated[2]["seeds"]["systems"]["citeqa"]["metrics"]
     assert {k: v for k, v in remote.items() if k not in LATENCY} == \
         {k: v for k, v in local.items() if k not in LATENCY}
 
