@@ -251,6 +251,22 @@ def _with_predecessors(chosen: list[Candidate], snap: Snapshot) -> list[Candidat
     return out[:MAX_SENTENCES]
 
 
+def _with_followers(chosen: list[Candidate], snap: Snapshot) -> list[Candidate]:
+    """The sentence right after a chosen one in its paragraph that leans on it ("It will return a member
+    of the ParameterSource enum.") comes along: it says more about the same thing."""
+    out, rows = list(chosen), {c.row for c in chosen}
+    for c in chosen:
+        nxt = c.row + 1
+        if nxt in rows or not (_same_doc(c.row, nxt, snap) and snap.sentence_chunks[nxt]):
+            continue
+        text = snap.documents[snap.sentence_docs[nxt]].text
+        gap = text[int(snap.sentence_ends[c.row]):int(snap.sentence_starts[nxt])]
+        if is_dependent(snap.sentence(nxt)) and _citable(nxt, snap) and "\n\n" not in gap:
+            out.append(_joined(nxt, c, snap, False))
+            rows.add(nxt)
+    return out
+
+
 def _block(row: int, snap: Snapshot) -> list[int]:
     """The sentence rows of the block (paragraph, list item) holding `row`: no blank line between them."""
     text = snap.documents[snap.sentence_docs[row]].text
@@ -411,7 +427,8 @@ def compose(question: str, vector: np.ndarray, passages: list[Passage], snap: Sn
     if fitting[0] not in chosen:
         chosen = chosen[:MAX_SENTENCES - 1] + [fitting[0]]
     chosen = _with_speakers(_with_predecessors(chosen, snap), snap)
-    chosen = _with_structure(_with_signatures(_with_blocks(chosen, snap, scores), snap), snap)
+    chosen = _with_followers(_with_blocks(chosen, snap, scores), snap)
+    chosen = _with_structure(_with_signatures(chosen, snap), snap)
     chosen = _reading_order(chosen, snap)
     if not chosen:
         return Answer([ABSTAIN_TEXT], True, [], support)

@@ -61,6 +61,11 @@ def test_a_sentence_leaning_on_its_predecessor_brings_it_along(tiny):
     assert any("Maria Quell ran it for thirty years. She doubled" in c.quote for c in reply.answer.citations)
 
 
+def test_the_sentence_leaning_on_a_cited_one_comes_along(tiny):
+    answer = ask(tiny, "Who ran the Zorblat harbour for thirty years?").answer.answer
+    assert "Maria Quell ran it for thirty years. She doubled its grain trade" in answer
+
+
 def test_a_quote_closed_by_he_said_brings_the_sentence_naming_the_speaker(tiny):
     answer = ask(tiny, "By when will the channel be dredged?").answer.answer
     assert "he said." in answer
