@@ -115,3 +115,30 @@ def test_a_block_repeated_across_many_documents_is_left_out_of_the_index(tmp_pat
     sync_folder(data, folder, counting, chunk_params(), progress=False)
     snap = load(data, embedder.name)
     assert footer in [snap.sentence(r) for r in range(len(snap.sentence_ids))]
+
+
+def test_an_index_written_before_section_paths_were_kept_is_redone_and_then_answers(tmp_path, embedder):
+    """An older store lacks the section and kind columns: opening it adds them, and the recipe change
+    has the next build redo every document, so no unit keeps an empty path."""
+    import sqlite3
+
+    data, folder = tmp_path / "data", tmp_path / "docs"
+    folder.mkdir()
+    (folder / "guide.md").write_text("# Guide\n\n## Install\n\nRun the installer twice on Sundays.\n")
+    store = store_at(data)
+    store.path.parent.mkdir(parents=True)
+    db = sqlite3.connect(store.path)
+    db.executescript(
+        "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);"
+        "CREATE TABLE documents (doc_id TEXT PRIMARY KEY, title TEXT NOT NULL, text TEXT NOT NULL,"
+        " source TEXT NOT NULL, content_hash TEXT NOT NULL, recipe TEXT NOT NULL, added_at REAL NOT NULL);"
+        "CREATE TABLE chunks (chunk_id TEXT PRIMARY KEY, doc_id TEXT NOT NULL, position INTEGER NOT NULL,"
+        ' start INTEGER NOT NULL, "end" INTEGER NOT NULL, vector BLOB NOT NULL);'
+        "CREATE TABLE sentences (sentence_id TEXT PRIMARY KEY, doc_id TEXT NOT NULL,"
+        ' position INTEGER NOT NULL, start INTEGER NOT NULL, "end" INTEGER NOT NULL, vector BLOB NOT NULL);')
+    db.close()
+    report = sync_folder(data, folder, embedder, chunk_params(), progress=False)
+    assert report.added == ["guide"]
+    snap = load(data, embedder.name)
+    row = next(r for r in range(len(snap.sentence_ids)) if snap.sentence(r).startswith("Run the installer"))
+    assert snap.sentence_sections[row] == "Guide > Install" and snap.sentence_kinds[row] == "paragraph"
