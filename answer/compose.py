@@ -157,6 +157,18 @@ def is_dependent(sentence: str) -> bool:
     return bool(_DEPENDENT.match(sentence.strip()))
 
 
+def _mid_thought(row: int, snap: Snapshot) -> bool:
+    """A prose unit that opens in lower case inside its paragraph continues the one before it (a
+    sentence split too early: "... e.g. the default"), and is not cited without it."""
+    text = snap.sentence(row).lstrip()
+    if not text[:1].islower() or snap.sentence_kinds[row] in (CODE, SIGNATURE, LIST_ITEM, TABLE_ROW):
+        return False
+    if not _same_doc(row, row - 1, snap):
+        return False
+    doc = snap.documents[snap.sentence_docs[row]].text
+    return "\n\n" not in doc[int(snap.sentence_ends[row - 1]):int(snap.sentence_starts[row])]
+
+
 def _coverage(question_terms: list[str], sentence_terms: frozenset[str], snap: Snapshot) -> float:
     total = sum(snap.idf(t) for t in question_terms)
     if total <= 0:
@@ -235,7 +247,7 @@ def _with_predecessors(chosen: list[Candidate], snap: Snapshot) -> list[Candidat
     out: list[Candidate] = []
     rows = {c.row for c in chosen}
     for c in chosen:
-        if is_dependent(snap.sentence(c.row)):
+        if is_dependent(snap.sentence(c.row)) or _mid_thought(c.row, snap):
             prev = c.row - 1
             if not (_same_doc(c.row, prev, snap) and snap.sentence_chunks[prev]):
                 continue

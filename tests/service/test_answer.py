@@ -28,7 +28,9 @@ TINY = {
                 "Zorblat keeps its files.\n\n## Cache\n\nPass keep_cache=True to keep the scratch folder "
                 "between runs. The folder is then never wiped by Zorblat.\n\n## Walk depth\n\nDefault: 7\n\n"
                 "## Ports\n\nThe Zorblat server listens on two ports:\n\n- 8080 for the web page\n"
-                "- 9090 for the metrics\n",
+                "- 9090 for the metrics\n\n## Clock\n\nThe canteen serves fish soup on Fridays. "
+                "The crane was painted red. Gulls nest on the roof. The canteen closes early in winter. "
+                "timestamps count seconds since the harbour opened.\n",
     "api.html": "<html><head><title>Zorblat API</title></head><body><h1>Zorblat API</h1>"
                 "<dl class='py function'><dt class='sig'>zorblat.dredge(depth, speed=4, channel=None)</dt>"
                 "<dd><p>Dredge the harbour channel.</p><dl class='field-list'><dt>Parameters</dt><dd><ul>"
@@ -64,6 +66,11 @@ def test_a_sentence_leaning_on_its_predecessor_brings_it_along(tiny):
 def test_the_sentence_leaning_on_a_cited_one_comes_along(tiny):
     answer = ask(tiny, "Who ran the Zorblat harbour for thirty years?").answer.answer
     assert "Maria Quell ran it for thirty years. She doubled its grain trade" in answer
+
+
+def test_a_sentence_opening_mid_thought_is_never_cited_without_the_one_before(tiny):
+    quotes = [c.quote for c in ask(tiny, "What do Zorblat timestamps count?").answer.citations]
+    assert any(q.endswith("winter. timestamps count seconds since the harbour opened.") for q in quotes)
 
 
 def test_a_quote_closed_by_he_said_brings_the_sentence_naming_the_speaker(tiny):
