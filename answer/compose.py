@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -26,7 +26,6 @@ CONTEXT_SHARE = 0.5  # credit for question words found only in the sentences eit
 MMR_LAMBDA = 0.7  # relevance against novelty when picking the next sentence (Carbonell & Goldstein, 1998)
 KEEP_MARGIN = 0.15  # a further sentence must score within this of the best one
 NEAR_DUPLICATE = 0.9  # cosine above which two sentences say the same thing
-RANK_WEIGHT = 0.0  # bonus of a sentence of the first-ranked passage (weight / rank): retrieval's view counts
 ALREADY_SAID = 0.5  # share of a sentence's words in the previous answer that makes it a repeat
 BLOCK_SENTENCES = 4  # a paragraph or list item of up to this many sentences may be cited whole
 BLOCK_MARGIN = 0.4  # a sentence of the block comes along if it scores within this of the one it joins
@@ -163,10 +162,7 @@ def _mid_thought(row: int, snap: Snapshot) -> bool:
     text = snap.sentence(row).lstrip()
     if not text[:1].islower() or snap.sentence_kinds[row] in (CODE, SIGNATURE, LIST_ITEM, TABLE_ROW):
         return False
-    if not _same_doc(row, row - 1, snap):
-        return False
-    doc = snap.documents[snap.sentence_docs[row]].text
-    return "\n\n" not in doc[int(snap.sentence_ends[row - 1]):int(snap.sentence_starts[row])]
+    return _same_paragraph(row - 1, snap)
 
 
 def _coverage(question_terms: list[str], sentence_terms: frozenset[str], snap: Snapshot) -> float:
@@ -201,15 +197,13 @@ def _window(passages: list[Passage], snap: Snapshot) -> list[tuple[int, str]]:
 
 
 def candidates(question: str, vector: np.ndarray, passages: list[Passage], snap: Snapshot) -> list[Candidate]:
-    """Every sentence of the passages, scored: cosine to the question, weighted word coverage, and the
-    fused retrieval rank of its passage.
+    """Every sentence of the passages, scored: cosine to the question plus weighted word coverage.
 
     Question words found only in the neighbouring sentences or the headings above count at
     CONTEXT_SHARE: "according to a former Kremlin official" is often said in the sentence before the
     one that states the fact, and "click.pause" in the heading over "Defaults to ...".
     """
     terms = list(dict.fromkeys(lexical.tokenize([question])[0])) if question.strip() else []
-    rank = {p.chunk_id: n for n, p in enumerate(passages, start=1)}
     out = []
     for s, chunk_id in _window(passages, snap):
         if not _citable(s, snap):
@@ -219,8 +213,7 @@ def candidates(question: str, vector: np.ndarray, passages: list[Passage], snap:
                                                             if _same_doc(s, n, snap)))
         covered = _coverage(terms, own, snap) + CONTEXT_SHARE * _coverage(terms, around - own, snap)
         dense = float(snap.sentence_vectors[s] @ vector)
-        fused = RANK_WEIGHT / rank.get(chunk_id, len(passages) + 1)
-        out.append(Candidate(s, chunk_id, dense + COVERAGE_WEIGHT * covered + fused))
+        out.append(Candidate(s, chunk_id, dense + COVERAGE_WEIGHT * covered))
     return sorted(out, key=lambda c: (-c.score, c.row))
 
 
@@ -256,11 +249,30 @@ def _with_predecessors(chosen: list[Candidate], snap: Snapshot) -> list[Candidat
             if not opens and prev not in rows:
                 if len(out) + 2 > MAX_SENTENCES:
                     continue
-                holders = [snap.chunk_ids[r] for r in snap.sentence_chunks[prev]]
-                out.append(Candidate(prev, c.chunk_id if c.chunk_id in holders else holders[0], c.score))
+                out.append(_joined(prev, c, snap))
                 rows.add(prev)
         out.append(c)
     return out[:MAX_SENTENCES]
+
+
+def _joined(row: int, holder: Candidate, snap: Snapshot, joins: bool = False) -> Candidate:
+    """Sentence `row`, brought along by `holder`: in `holder`'s chunk when that holds it, at its score."""
+    holders = [snap.chunk_ids[r] for r in snap.sentence_chunks[row]]
+    return Candidate(row, holder.chunk_id if holder.chunk_id in holders else holders[0], holder.score, joins)
+
+
+def _gap(row: int, snap: Snapshot) -> str | None:
+    """The text between sentence `row` and the next one, or None when the next is in another document."""
+    if row < 0 or not _same_doc(row, row + 1, snap):
+        return None
+    return snap.documents[snap.sentence_docs[row]].text[int(snap.sentence_ends[row]):
+                                                        int(snap.sentence_starts[row + 1])]
+
+
+def _same_paragraph(row: int, snap: Snapshot) -> bool:
+    """Whether sentence `row` and the next one are in one block: no blank line between them."""
+    gap = _gap(row, snap)
+    return gap is not None and "\n\n" not in gap
 
 
 def _with_followers(chosen: list[Candidate], snap: Snapshot) -> list[Candidate]:
@@ -269,27 +281,21 @@ def _with_followers(chosen: list[Candidate], snap: Snapshot) -> list[Candidate]:
     out, rows = list(chosen), {c.row for c in chosen}
     for c in chosen:
         nxt = c.row + 1
-        if nxt in rows or not (_same_doc(c.row, nxt, snap) and snap.sentence_chunks[nxt]):
+        if nxt in rows or not (_same_paragraph(c.row, snap) and snap.sentence_chunks[nxt]):
             continue
-        text = snap.documents[snap.sentence_docs[nxt]].text
-        gap = text[int(snap.sentence_ends[c.row]):int(snap.sentence_starts[nxt])]
-        if is_dependent(snap.sentence(nxt)) and _citable(nxt, snap) and "\n\n" not in gap:
-            out.append(_joined(nxt, c, snap, False))
+        if is_dependent(snap.sentence(nxt)) and _citable(nxt, snap):
+            out.append(_joined(nxt, c, snap))
             rows.add(nxt)
     return out
 
 
 def _block(row: int, snap: Snapshot) -> list[int]:
     """The sentence rows of the block (paragraph, list item) holding `row`: no blank line between them."""
-    text = snap.documents[snap.sentence_docs[row]].text
     rows = [row]
     for step in (-1, 1):
         r = row
-        while (_same_doc(r, r + step, snap) and snap.sentence_chunks[r + step]
-               and len(rows) <= BLOCK_SENTENCES):
-            a, b = sorted((r, r + step))
-            if "\n\n" in text[int(snap.sentence_ends[a]):int(snap.sentence_starts[b])]:
-                break
+        while (len(rows) <= BLOCK_SENTENCES and _same_paragraph(min(r, r + step), snap)
+               and snap.sentence_chunks[r + step]):
             r += step
             rows.append(r)
     return sorted(rows)
@@ -306,8 +312,7 @@ def _with_blocks(chosen: list[Candidate], snap: Snapshot, scores: dict[int, floa
             continue
         for r in block:
             if r not in rows and scores.get(r, -1.0) >= c.score - BLOCK_MARGIN:
-                holders = [snap.chunk_ids[h] for h in snap.sentence_chunks[r]]
-                out.append(Candidate(r, c.chunk_id if c.chunk_id in holders else holders[0], c.score))
+                out.append(_joined(r, c, snap))
                 rows.add(r)
     return out
 
@@ -337,15 +342,9 @@ def _with_signatures(chosen: list[Candidate], snap: Snapshot) -> list[Candidate]
     for c in chosen:
         found = _signature_of(c.row, snap)
         if found is not None and found not in rows and snap.sentence_chunks[found]:
-            holders = [snap.chunk_ids[r] for r in snap.sentence_chunks[found]]
-            out.append(Candidate(found, c.chunk_id if c.chunk_id in holders else holders[0], c.score))
+            out.append(_joined(found, c, snap))
             rows.add(found)
     return out
-
-
-def _joined(row: int, holder: Candidate, snap: Snapshot, joins: bool) -> Candidate:
-    holders = [snap.chunk_ids[r] for r in snap.sentence_chunks[row]]
-    return Candidate(row, holder.chunk_id if holder.chunk_id in holders else holders[0], holder.score, joins)
 
 
 def _with_structure(chosen: list[Candidate], snap: Snapshot) -> list[Candidate]:
@@ -356,9 +355,9 @@ def _with_structure(chosen: list[Candidate], snap: Snapshot) -> list[Candidate]:
     for c in chosen:
         if _fragment(c.row, snap):
             if c.row - 1 not in rows:
-                out.append(_joined(c.row - 1, c, snap, False))
+                out.append(_joined(c.row - 1, c, snap))
                 rows.add(c.row - 1)
-            out.append(Candidate(c.row, c.chunk_id, c.score, True))
+            out.append(replace(c, joins=True))
             continue
         out.append(c)
         if not snap.sentence(c.row).rstrip().endswith(":"):
@@ -387,8 +386,7 @@ def _with_speakers(chosen: list[Candidate], snap: Snapshot) -> list[Candidate]:
             if prev in rows:
                 break
             if names(snap.sentence(prev)) and len(out) < MAX_SENTENCES:
-                holders = [snap.chunk_ids[r] for r in snap.sentence_chunks[prev]]
-                out.append(Candidate(prev, c.chunk_id if c.chunk_id in holders else holders[0], c.score))
+                out.append(_joined(prev, c, snap))
                 rows.add(prev)
                 break
     return out
@@ -460,12 +458,9 @@ def _grouped(chosen: list[Candidate], snap: Snapshot) -> list[list[Candidate]]:
     most MAX_SENTENCES citations are kept, the best-scored, in reading order."""
     groups: list[list[Candidate]] = []
     for c in chosen:
-        if groups:
-            last = groups[-1][-1]
-            text = snap.documents[snap.sentence_docs[c.row]].text
-            gap = text[int(snap.sentence_ends[last.row]):int(snap.sentence_starts[c.row])]
-            if c.row == last.row + 1 and _same_doc(last.row, c.row, snap) and not gap.strip() \
-                    and ("\n\n" not in gap or c.joins):
+        if groups and c.row == groups[-1][-1].row + 1:
+            gap = _gap(c.row - 1, snap)
+            if gap is not None and not gap.strip() and ("\n\n" not in gap or c.joins):
                 groups[-1].append(c)
                 continue
         groups.append([c])

@@ -29,12 +29,13 @@ def bm25_path(folder: Path, generation: str) -> Path:
     return folder / f"{generation}.bm25"
 
 
-def indexed_texts(store: Store, table: str = "chunks") -> list[str]:
-    """What the model and BM25 read of each chunk or sentence: its section path and its words."""
+def indexed_texts(store: Store, table: str = "chunks", rows: tuple | None = None) -> list[str]:
+    """What the model and BM25 read of each chunk or sentence: its section path and its words. `rows`:
+    what `store.rows(table)` returned, when the caller has it already."""
     texts = {d.doc_id: d.text for d in store.documents()}
-    _, doc_ids, starts, ends, _ = store.rows(table, vectors=False)
+    _, doc_ids, starts, ends, _ = rows if rows is not None else store.rows(table, vectors=False)
     return [indexed(section, texts[d][s:e]) for d, s, e, section
-            in zip(doc_ids, starts.tolist(), ends.tolist(), store.sections(table), strict=True)]
+            in zip(doc_ids, starts.tolist(), ends.tolist(), store.column(table, "section"), strict=True)]
 
 
 def write(store: Store, folder: Path) -> Manifest:
@@ -74,7 +75,8 @@ def discard(folder: Path, generation: str) -> None:
 def _write_generation(store: Store, folder: Path, generation: str) -> Manifest:
     meta = store.meta()
     fingerprint = store.fingerprint()
-    ids, *_, vecs = store.rows("chunks")
+    chunk_rows = store.rows("chunks")
+    ids, vecs = chunk_rows[0], chunk_rows[4]
     dim = int(meta["dim"])
     sentence_ids, *_, sentence_vecs = store.rows("sentences")
     tables = {"chunks": (ids, vecs), "sentences": (sentence_ids, sentence_vecs)}
@@ -84,7 +86,7 @@ def _write_generation(store: Store, folder: Path, generation: str) -> Manifest:
         index = vectors.build(keys, table_vecs, dim)
         kinds[table] = vectors.kind_of(index)
         vectors.save(index, faiss_path(folder, generation, table))
-    bm25 = lexical.build(indexed_texts(store))
+    bm25 = lexical.build(indexed_texts(store, "chunks", chunk_rows))
     if bm25 is not None:
         lexical.save(bm25, bm25_path(folder, generation))
     counts = store.counts()

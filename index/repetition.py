@@ -41,10 +41,14 @@ def without_repeated(doc: Document, repeated: set[str]) -> tuple[Document, str]:
     nothing was): the digest joins the document's recipe, so a change in what repeats redoes it."""
     if not repeated:
         return doc, ""
-    dropped = [s for s in doc.content if s.kind != HEADING and _key(doc.text[s.start:s.end]) in repeated]
+    kept, dropped = [], set()
+    for span in doc.content:
+        key = _key(doc.text[span.start:span.end])
+        if span.kind != HEADING and key in repeated:
+            dropped.add(key)
+        else:
+            kept.append(span)
     if not dropped:
         return doc, ""
-    out = set(dropped)
-    kept = [s for s in doc.content if s not in out]
-    digest = hashlib.sha256("\n".join(sorted({_key(doc.text[s.start:s.end]) for s in dropped})).encode())
+    digest = hashlib.sha256("\n".join(sorted(dropped)).encode())
     return replace(doc, content=kept), digest.hexdigest()[:12]

@@ -143,8 +143,9 @@ def _read(store: Store, folder: Path, current: Manifest) -> Snapshot:
     return Snapshot(current, {d.doc_id: d for d in store.documents()}, ids, docs, starts, ends, index,
                     sentence_index, bm25,
                     sids, sdocs, sstarts, sends, svecs,
-                    chunk_sections=store.sections("chunks"), sentence_sections=store.sections("sentences"),
-                    sentence_kinds=store.sentence_kinds())
+                    chunk_sections=store.column("chunks", "section"),
+                    sentence_sections=store.column("sentences", "section"),
+                    sentence_kinds=store.column("sentences", "kind"))
 
 
 def load(data_dir: Path, model: str) -> Snapshot:

@@ -230,14 +230,10 @@ class Store:
         shape = (len(rows), -1) if matrix.size else (0, 0)
         return ids, doc_ids, starts, ends, matrix.reshape(shape)
 
-    def sections(self, table: str) -> list[str]:
-        """The section path of every chunk or sentence, in the order of `rows`."""
-        if table not in ("chunks", "sentences"):
-            raise ValueError(f"table must be chunks or sentences, not {table!r}")
+    def column(self, table: str, name: str) -> list[str]:
+        """One added text column (`section` of chunks or sentences, `kind` of sentences), in the order
+        of `rows`."""
+        if (table, name) not in {(t, c) for t, c, _ in _ADDED_COLUMNS}:
+            raise ValueError(f"no column {name!r} in {table!r} to read this way")
         with self.reading() as db:
-            return [r[0] for r in db.execute(f"SELECT section FROM {table} ORDER BY doc_id, position")]
-
-    def sentence_kinds(self) -> list[str]:
-        """The block kind of every sentence, in the order of `rows`."""
-        with self.reading() as db:
-            return [r[0] for r in db.execute("SELECT kind FROM sentences ORDER BY doc_id, position")]
+            return [r[0] for r in db.execute(f"SELECT {name} FROM {table} ORDER BY doc_id, position")]
