@@ -51,6 +51,11 @@ SECTION_SCAN = 200  # sentences searched back for the API signature that states 
 _NAME = re.compile(r"(?<![.!?]\s)(?<!^)\b[A-Z][\w’'-]+")
 # Identifiers: snake_case or dotted code names, and capitals long enough not to be an acronym that the
 # text may spell out ("FAQ"): NO_COLOR, VISUAL, max_content_width, CliRunner.invoke.
+# A bracketed number in a document's own words ("opened in 1990 [2].", a footnote reference): in the
+# answer it would read as a citation marker, naming another citation or none. A word joiner (U+2060,
+# invisible) after its "[" keeps it as it looks while no marker pattern matches it; the quote stays exact.
+_BRACKETED_NUMBER = re.compile(r"\[(?=\d+\])")
+WORD_JOINER = "\u2060"
 _IDENTIFIER = re.compile(r"(?<![\w.])(?:\w+_\w+|[A-Z][A-Z0-9]{4,})(?![\w])")
 
 
@@ -449,8 +454,13 @@ def compose(question: str, vector: np.ndarray, passages: list[Passage], snap: Sn
         quote = doc.text[start:end]
         score = round(max(c.score for c in group), 4)
         citations.append(Citation(n, doc.doc_id, doc.title, group[0].chunk_id, quote, start, end, score))
-        parts.append(f"{' '.join(quote.split())} [{n}]")
+        parts.append(f"{unmarked(quote)} [{n}]")
     return Answer(parts, False, citations, support)
+
+
+def unmarked(quote: str) -> str:
+    """A quote as it reads in an answer: on one line, and with no bracketed number that reads as a marker."""
+    return _BRACKETED_NUMBER.sub("[" + WORD_JOINER, " ".join(quote.split()))
 
 
 def _grouped(chosen: list[Candidate], snap: Snapshot) -> list[list[Candidate]]:

@@ -30,7 +30,9 @@ _MARKERS = re.compile(r"((?:\s*\[\d+\])+)")
 _MARKER_ID = re.compile(r"\[(\d+)\]")
 _NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
 _NEGATION = re.compile(r"\b(not|no|never|none|nobody|nothing|neither|nor|without)\b|n[’']t\b", re.IGNORECASE)
-_QUOTES = str.maketrans({"“": '"', "”": '"', "‘": "'", "’": "'", "–": "-", "—": "-", "\u00a0": " "})
+# The word joiner (U+2060) is what keeps a document's own "[2]" from reading as a marker in an answer.
+_QUOTES = str.maketrans({"“": '"', "”": '"', "‘": "'", "’": "'", "–": "-", "—": "-", "\u00a0": " ",
+                         "\u2060": None})
 
 
 @dataclass(frozen=True)

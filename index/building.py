@@ -218,17 +218,36 @@ def put_document(data_dir: Path, doc: Document, embedder: Embedder, params: Chun
 def put_documents(data_dir: Path, docs: list[Document], embedder: Embedder, params: ChunkParams,
                   progress: bool = False) -> list[Prepared]:
     """Add or replace documents in one commit; all are stored and indexed when this returns."""
+    check_model_of(data_dir, embedder)
+    prepared = prepare_put(docs, embedder, params, progress=progress)
+    commit_put(data_dir, prepared, embedder, params)
+    return prepared
+
+
+def check_model_of(data_dir: Path, embedder: Embedder) -> None:
+    """Refuse a write whose vectors the stored index could not use, before embedding anything."""
+    _open_store(data_dir, embedder, force=False)
+
+
+def prepare_put(docs: list[Document], embedder: Embedder, params: ChunkParams, progress: bool = False
+                ) -> list[Prepared]:
+    """The slow half of a write, which touches nothing stored: a server runs it outside its write lock,
+    so a small write never waits for a large one's embedding."""
     for doc in docs:
         if not doc.content:
             raise InvalidInput(f"document {doc.doc_id!r} has no article text to index")
-    store = _open_store(data_dir, embedder, force=False)
     prepared = prepare(docs, embedder, params, progress=progress)
     for item, doc in zip(prepared, docs, strict=True):
         if not item.chunks:
             raise InvalidInput(f"document {doc.doc_id!r} has no sentences to index")
+    return prepared
+
+
+def commit_put(data_dir: Path, prepared: list[Prepared], embedder: Embedder, params: ChunkParams) -> None:
+    """The quick half: store what `prepare_put` made and rewrite the index files, in one transaction."""
+    store = _open_store(data_dir, embedder, force=False)
     disk.ensure_room(data_dir, sum(p.nbytes for p in prepared))
     _commit(store, data_dir, prepared, [], embedder, params.recipe(embedder.name))
-    return prepared
 
 
 def delete_document(data_dir: Path, doc_id: str) -> bool:

@@ -89,10 +89,13 @@ class Engine:
 
     def put(self, doc: Document) -> int:
         """Add or replace a document; searchable when this returns. Returns its number of chunks."""
+        # Embedding, the slow part, runs outside the lock: only the commit waits for other writes (the
+        # loaded index has this model's vectors: checked at load, and again by the commit).
+        prepared = building.prepare_put([doc], self.embedder, self.params)
         with self._write_lock, self._disk_full_is_507():
-            item = building.put_document(self.data_dir, doc, self.embedder, self.params)
+            building.commit_put(self.data_dir, prepared, self.embedder, self.params)
             self._install(snapshot.load(self.data_dir, self.embedder.name))
-        return len(item.chunks)
+        return len(prepared[0].chunks)
 
     def delete(self, doc_id: str) -> None:
         with self._write_lock, self._disk_full_is_507():

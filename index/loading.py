@@ -18,7 +18,12 @@ from citeqa.index.records import Document, Span
 log = logging.getLogger(__name__)
 
 SUFFIXES = (".txt", ".md", ".html", ".htm")
-DOC_ID_PATTERN = re.compile(r"^[A-Za-z0-9._-]{1,128}$")
+# At most 128 of these characters, not all dots ("." and ".." would break links to the document). The
+# whole id must match (fullmatch): with `match` and `$`, "a\n" passed and was stored beyond reach.
+DOC_ID_PATTERN = re.compile(r"^[A-Za-z0-9._-]*[A-Za-z0-9_-][A-Za-z0-9._-]*$")
+DOC_ID_MAX = 128
+TITLE_MAX = 1000
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 
 @dataclass(frozen=True)
 class Skipped:
@@ -29,9 +34,27 @@ class Skipped:
 
 
 def check_doc_id(doc_id: str) -> str:
-    if not DOC_ID_PATTERN.match(doc_id):
-        raise InvalidInput(f"doc_id {doc_id!r} must match [A-Za-z0-9._-]{{1,128}}")
+    if len(doc_id) > DOC_ID_MAX or not DOC_ID_PATTERN.fullmatch(doc_id):
+        raise InvalidInput(f"doc_id: {doc_id!r} must be 1 to {DOC_ID_MAX} of A-Z a-z 0-9 . _ -, "
+                           f"not only dots")
     return doc_id
+
+
+def one_line(title: str) -> str:
+    """A title as one line: line breaks and other control characters become spaces, runs of spaces one.
+    A newline in a title would forge lines wherever titles are listed (the chat reply's Sources)."""
+    return " ".join(_CONTROL.sub(" ", title).split())
+
+
+def check_title(title: str | None) -> str | None:
+    """A title the client gave: one line, at most TITLE_MAX characters (a 900 KB title once made every
+    answer citing it 9.9 MB)."""
+    if title is None:
+        return None
+    title = one_line(title)
+    if len(title) > TITLE_MAX:
+        raise InvalidInput(f"title: at most {TITLE_MAX:,} characters, not {len(title):,}")
+    return title
 
 
 def title_of(text: str) -> str:
@@ -76,7 +99,7 @@ def make_document(text: str, doc_id: str, title: str | None = None, source: str 
     check_doc_id(doc_id)
     if not text.strip():
         raise InvalidInput(f"{doc_id}: the document is empty")
-    title = (title or "").strip() or title_of(text)
+    title = one_line(title or "")[:TITLE_MAX] or one_line(title_of(text))
     spans = content if content is not None else find_content(text)
     return Document(doc_id=doc_id, title=title, text=text, content=spans, source=source)
 

@@ -16,6 +16,7 @@ from citeqa.service.batching import QueryBatcher
 from citeqa.service.config import Settings
 from citeqa.service.metrics import Metrics
 from citeqa.service.middleware import BodyLimitMiddleware, JsonBodyMiddleware, RequestLogMiddleware
+from citeqa.service.origins import OriginGuardMiddleware, allowed_hosts
 from citeqa.service.routes import ask, chat, documents, ops, page, search
 
 log = logging.getLogger("citeqa")
@@ -71,6 +72,10 @@ def create_app(settings: Settings | None = None,
                            allow_methods=["GET", "POST", "DELETE"],
                            allow_headers=["Authorization", "Content-Type", "X-Request-ID"],
                            expose_headers=["X-Request-ID"], max_age=600)
+    # Before anything reads the request: a Host this service does not answer to, or a write from
+    # another site's page (service/origins.py).
+    app.add_middleware(OriginGuardMiddleware, hosts=allowed_hosts(settings.allowed_hosts, settings.host),
+                       cors_origins=settings.cors_origins)
     # Outermost: every response, errors included, has an id, an access line and its metrics.
     app.add_middleware(RequestLogMiddleware, metrics=metrics)
     return app

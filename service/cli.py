@@ -338,8 +338,8 @@ def serve(
     """Run the HTTP API."""
     import uvicorn
 
-    from citeqa.service import logs
     from citeqa.service.app import create_app
+    from citeqa.service.server import make_server, run_server
 
     settings = _settings(data_dir=("--data", data), host=("--host", host), port=("--port", port),
                          seed_dir=("--seed", seed))
@@ -354,9 +354,8 @@ def serve(
         server.should_exit = True
 
     app_ = create_app(settings, on_load_failure=stop)
-    server = uvicorn.Server(uvicorn.Config(app_, host=settings.host, port=settings.port, access_log=False,
-                                           log_config=logs.config(settings.log_level, settings.log_format)))
-    server.run()
+    server = make_server(settings, app_)
+    run_server(server)
     failure = app_.state.engine.failure
     if failure is not None:
         _fail(f"{failure.message}; fix it, then start citeqa serve again")

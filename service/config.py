@@ -48,6 +48,20 @@ class Settings(BaseSettings):
                                    "questions into one embedding batch.")
     host: str = Field("127.0.0.1", description="Address `citeqa serve` binds.")
     port: int = Field(8000, ge=1, le=65535, description="Port `citeqa serve` listens on.")
+    allowed_hosts: Annotated[list[str], NoDecode] = Field(
+        [], description="Host names the service answers to, comma-separated (a request whose Host header "
+        "names another gets 400: no DNS rebinding). Empty, the default: localhost, 127.0.0.1, ::1 and "
+        "HOST; any name when HOST is 0.0.0.0 or :: (say which here when serving beyond this machine). "
+        "`*` for any.")
+    header_timeout_s: float = Field(10.0, gt=0, le=600, description="Seconds a connection may take to "
+                                    "send a request's headers, or may stay open before its first "
+                                    "request; slower ones are closed.")
+    keep_alive_s: float = Field(5.0, gt=0, le=600, description="Seconds an idle connection is kept open "
+                                "between requests.")
+    shutdown_timeout_s: float = Field(4.0, ge=0, le=600, description="On SIGTERM or Ctrl-C, seconds "
+                                      "requests in flight may take to finish before the server cancels "
+                                      "them; a write still embedding gets as long again. Twice this fits "
+                                      "in `docker stop`'s 10 s.")
     top_k: int = Field(5, ge=1, le=50, description="Passages retrieved when a request does not say.")
     abstain_threshold: float = Field(
         0.42, description="Best-sentence support under which /v1/ask abstains; `citeqa calibrate` "
@@ -64,7 +78,7 @@ class Settings(BaseSettings):
     log_format: Literal["json", "text"] = Field("json", description="Log lines as JSON objects (one per "
                                                 "line, with the request id) or as plain text.")
 
-    @field_validator("cors_origins", mode="before")
+    @field_validator("cors_origins", "allowed_hosts", mode="before")
     @classmethod
     def _comma_separated(cls, value):
         if isinstance(value, str):

@@ -41,14 +41,20 @@ def error_body(exc: CiteqaError) -> dict:
     return {"error": {"code": exc.code, "message": exc.message}}
 
 
+def _headers(exc: CiteqaError) -> dict[str, str]:
+    # RFC 9110: a 401 names the scheme that would be accepted.
+    return {"WWW-Authenticate": 'Bearer realm="citeqa"'} if exc.status == 401 else {}
+
+
 def error_response(exc: CiteqaError) -> JSONResponse:
-    return JSONResponse(error_body(exc), status_code=exc.status)
+    return JSONResponse(error_body(exc), status_code=exc.status, headers=_headers(exc))
 
 
 async def send_error(send, exc: CiteqaError) -> None:
     """The same error from pure ASGI middleware, where there is no Response to return."""
     body = json.dumps(error_body(exc)).encode()
-    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
+               *((k.lower().encode(), v.encode()) for k, v in _headers(exc).items())]
     await send({"type": "http.response.start", "status": exc.status, "headers": headers})
     await send({"type": "http.response.body", "body": body})
 

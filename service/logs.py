@@ -9,9 +9,21 @@ people's questions.
 from __future__ import annotations
 
 import logging
+import re
 from contextvars import ContextVar
 
 request_id: ContextVar[str | None] = ContextVar("request_id", default=None)
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+class TextFormatter(logging.Formatter):
+    """Plain-text lines that stay one line each: a control character in a message (a path with %0A in
+    it) is written escaped, as \\n or \\x1b, so no request can start a forged log line. A traceback
+    keeps its own lines; it is added after the message by `format`."""
+
+    def formatMessage(self, record: logging.LogRecord) -> str:
+        line = super().formatMessage(record)
+        return _CONTROL.sub(lambda m: m.group().encode("unicode_escape").decode(), line)
 
 
 class RequestIdFilter(logging.Filter):
@@ -27,7 +39,8 @@ def config(level: str, fmt: str) -> dict:
                   "fmt": "{levelname}{name}{message}", "style": "{",
                   "rename_fields": {"levelname": "level", "name": "logger"}}
                  if fmt == "json" else
-                 {"format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"})
+                 {"()": "citeqa.service.logs.TextFormatter",
+                  "fmt": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"})
     handler = {"class": "logging.StreamHandler", "stream": "ext://sys.stderr", "formatter": "main",
                "filters": ["request_id"]}
     quiet = {"level": "WARNING", "handlers": ["main"], "propagate": False}

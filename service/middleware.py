@@ -4,12 +4,13 @@ than BaseHTTPMiddleware: one send wrapper per request, and streams pass through 
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 import time
 import uuid
 
-from citeqa.index.errors import InternalError, PayloadTooLarge
+from citeqa.index.errors import IndexNotReady, InternalError, PayloadTooLarge
 from citeqa.service.errors import send_error
 from citeqa.service.logs import request_id
 from citeqa.service.metrics import Metrics
@@ -47,6 +48,13 @@ class RequestLogMiddleware:
 
         try:
             await self.app(scope, receive, tagged)
+        except asyncio.CancelledError:
+            # uvicorn cancels what is still running at the shutdown deadline: a clear 503 to retry
+            # elsewhere, rather than its plain-text 500 and a traceback.
+            if status:
+                raise
+            status = 503
+            await send_error(tagged, IndexNotReady("the server is shutting down; send the request again"))
         except Exception:
             # A bug, not bad input: log it with its traceback, and answer in the one error shape
             # (unless the response had already begun, when all that is left is to cut it short).
@@ -68,6 +76,10 @@ class RequestLogMiddleware:
 
 
 class BodyLimitMiddleware:
+    """413 for a body over the limit, whether it says its length or comes in chunks. A chunked body is
+    counted as it arrives; at the first byte over, the 413 goes out from here, and whatever the route
+    makes of the cut-off body (FastAPI calls it unparseable JSON) is dropped."""
+
     def __init__(self, app, max_bytes: int):
         self.app = app
         self.max_bytes = max_bytes
@@ -77,23 +89,38 @@ class BodyLimitMiddleware:
             await self.app(scope, receive, send)
             return
         limit = self.max_bytes
-        message = f"body: the request is larger than {limit // 1_000_000} MB"
+        too_large = PayloadTooLarge(f"body: the request is larger than {limit / 1_000_000:g} MB")
         length = dict(scope.get("headers", [])).get(b"content-length")
         if length is not None and (not length.isdigit() or int(length) > limit):
-            await send_error(send, PayloadTooLarge(message))
+            await send_error(send, too_large)
             return
         seen = 0
+        over = started = False
 
         async def counted():
-            nonlocal seen
+            nonlocal seen, over
             msg = await receive()
-            if msg["type"] == "http.request":
+            if msg["type"] == "http.request" and not over:
                 seen += len(msg.get("body", b""))
                 if seen > limit:
-                    raise PayloadTooLarge(message)
+                    over = True
+                    if not started:
+                        await send_error(send, too_large)
+                    raise too_large
             return msg
 
-        await self.app(scope, counted, send)
+        async def unless_over(message):
+            nonlocal started
+            if over:
+                return
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, counted, unless_over)
+        except Exception:
+            if not over:  # the 413 has been sent; what the route raised on its cut-off body is moot
+                raise
 
 
 class JsonBodyMiddleware:

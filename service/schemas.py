@@ -7,14 +7,14 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from citeqa.answer.compose import Citation
-from citeqa.index.loading import DOC_ID_PATTERN
+from citeqa.index.loading import DOC_ID_MAX, DOC_ID_PATTERN, TITLE_MAX
 from citeqa.index.records import Passage
 
 MAX_QUESTION = 2000
 MAX_HISTORY = 20
 MAX_TOP_K = 50
 
-DocId = Annotated[str, StringConstraints(pattern=DOC_ID_PATTERN.pattern)]
+DocId = Annotated[str, StringConstraints(pattern=DOC_ID_PATTERN.pattern, max_length=DOC_ID_MAX)]
 Question = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_QUESTION)]
 
 
@@ -70,7 +70,7 @@ class SearchResponse(BaseModel):
 
 class DocumentIn(BaseModel):
     text: Annotated[str, StringConstraints(min_length=1)]
-    title: Annotated[str, StringConstraints(max_length=1000)] | None = None
+    title: Annotated[str, StringConstraints(max_length=TITLE_MAX)] | None = None  # one line: check_title
     doc_id: DocId | None = None
 
 
@@ -110,7 +110,14 @@ class ErrorBody(BaseModel):
 
 
 # The failures every API route can answer with, for the OpenAPI document.
-ERROR_RESPONSES = {code: {"model": ErrorBody} for code in (401, 413, 422, 503)}
+ERROR_RESPONSES = {
+    400: {"model": ErrorBody, "description": "A Host this service does not answer to (CITEQA_ALLOWED_HOSTS), "
+          "or a request line and headers over 64 KB."},
+    **{code: {"model": ErrorBody} for code in (401, 413, 422, 503)},
+}
+# Every method but GET, HEAD and OPTIONS: refused when a browser says another site's page sent it.
+WRITE_RESPONSES = {**ERROR_RESPONSES, 403: {"model": ErrorBody, "description": "Sent by a page on another "
+                                             "origin than this service's own or CITEQA_CORS_ORIGINS."}}
 
 
 class ContentPart(BaseModel):

@@ -14,21 +14,21 @@ from fastapi.sse import EventSourceResponse
 from citeqa.index.errors import InternalError
 from citeqa.service.deps import AskingDep, ReadAccess
 from citeqa.service.errors import error_body
-from citeqa.service.schemas import ERROR_RESPONSES, AskRequest, AskResponse
+from citeqa.service.schemas import WRITE_RESPONSES, AskRequest, AskResponse
 from citeqa.service.streaming import event_stream, pieces, sse, stream_doc
 
 log = logging.getLogger("citeqa")
 router = APIRouter()
 
 
-@router.post("/v1/ask", response_model=AskResponse, responses=ERROR_RESPONSES, dependencies=[ReadAccess])
+@router.post("/v1/ask", response_model=AskResponse, responses=WRITE_RESPONSES, dependencies=[ReadAccess])
 async def create_answer(asking: AskingDep, body: AskRequest) -> dict:
     reply = await asking.answer(body)
     return reply.as_dict()
 
 
 @router.post("/v1/ask/stream", responses={**stream_doc(["passages", "delta", "done", "error"]),
-                                          **ERROR_RESPONSES}, dependencies=[ReadAccess])
+                                          **WRITE_RESPONSES}, dependencies=[ReadAccess])
 async def stream_answer(asking: AskingDep, body: AskRequest) -> EventSourceResponse:
     """`/v1/ask` as Server-Sent Events: `passages` as soon as they are found, `delta` pieces of the
     answer, then `done` with the whole `/v1/ask` response."""

@@ -10,13 +10,16 @@ import uuid
 from fastapi import APIRouter
 from pydantic import ValidationError
 
+from citeqa.answer.compose import unmarked
 from citeqa.answer.pipeline import Reply
 from citeqa.index.errors import CiteqaError, InvalidInput
+from citeqa.index.loading import one_line
 from citeqa.service.deps import AskingDep, ReadAccess
 from citeqa.service.errors import invalid_input
 from citeqa.service.schemas import (
     ERROR_RESPONSES,
     MAX_HISTORY,
+    WRITE_RESPONSES,
     AskRequest,
     ChatCompletion,
     ChatRequest,
@@ -42,7 +45,7 @@ def list_models() -> dict:
 
 
 @router.post("/v1/chat/completions", response_model=ChatCompletion, dependencies=[ReadAccess],
-             responses={**stream_doc(None), 404: {"model": ErrorBody}, **ERROR_RESPONSES})
+             responses={**stream_doc(None), 404: {"model": ErrorBody}, **WRITE_RESPONSES})
 async def create_chat_completion(asking: AskingDep, body: ChatRequest):
     """OpenAI's chat protocol: the last user message is the question, the messages before it the history.
     The content is the answer with its [n] markers and a Sources list; `citations` carries the same
@@ -93,7 +96,7 @@ def sources(reply: Reply) -> str:
     """The Sources list that follows the answer in a chat reply: one line per citation."""
     if not reply.answer.citations:
         return ""
-    lines = [f"[{c.id}] {c.title}: “{' '.join(c.quote.split())}”" for c in reply.answer.citations]
+    lines = [f"[{c.id}] {one_line(c.title)}: “{unmarked(c.quote)}”" for c in reply.answer.citations]
     return "\n\nSources:\n" + "\n".join(lines)
 
 

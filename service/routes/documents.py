@@ -12,11 +12,20 @@ from pydantic import ValidationError
 from starlette.datastructures import UploadFile
 
 from citeqa.index.errors import DocumentNotFound, InvalidInput, PayloadTooLarge, UnsupportedDocument
-from citeqa.index.loading import SUFFIXES, make_document, parse
+from citeqa.index.loading import (
+    DOC_ID_MAX,
+    DOC_ID_PATTERN,
+    SUFFIXES,
+    TITLE_MAX,
+    check_title,
+    make_document,
+    parse,
+)
 from citeqa.service.deps import EngineDep, ReadAccess, SettingsDep, WriteAccess
 from citeqa.service.errors import invalid_input
 from citeqa.service.schemas import (
     ERROR_RESPONSES,
+    WRITE_RESPONSES,
     DocId,
     DocumentCreated,
     DocumentIn,
@@ -26,7 +35,8 @@ from citeqa.service.schemas import (
 )
 
 router = APIRouter(prefix="/v1/documents")
-PathId = Annotated[DocId, Path(description="The document's id, [A-Za-z0-9._-]{1,128}.")]
+PathId = Annotated[DocId, Path(description="The document's id: 1 to 128 of A-Z a-z 0-9 . _ -, not only "
+                                          "dots.")]
 
 _UPLOAD_SCHEMA = {
     "requestBody": {
@@ -36,8 +46,9 @@ _UPLOAD_SCHEMA = {
             "multipart/form-data": {"schema": {
                 "type": "object", "required": ["file"],
                 "properties": {"file": {"type": "string", "format": "binary"},
-                               "doc_id": {"type": "string", "pattern": DocId.__metadata__[0].pattern},
-                               "title": {"type": "string", "maxLength": 1000}}}},
+                               "doc_id": {"type": "string", "pattern": DOC_ID_PATTERN.pattern,
+                                          "maxLength": DOC_ID_MAX},
+                               "title": {"type": "string", "maxLength": TITLE_MAX}}}},
         },
     }
 }
@@ -61,7 +72,7 @@ def read_document(engine: EngineDep, doc_id: PathId) -> dict:
 
 
 @router.post("", status_code=201, response_model=DocumentCreated, dependencies=[WriteAccess],
-             responses={415: {"model": ErrorBody}, **ERROR_RESPONSES}, openapi_extra=_UPLOAD_SCHEMA)
+             responses={415: {"model": ErrorBody}, **WRITE_RESPONSES}, openapi_extra=_UPLOAD_SCHEMA)
 async def create_document(request: Request, engine: EngineDep, settings: SettingsDep) -> dict:
     """Add a document, or replace the one with the same doc_id. Searchable when this returns."""
     ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
@@ -82,7 +93,7 @@ async def create_document(request: Request, engine: EngineDep, settings: Setting
 
 
 @router.delete("/{doc_id}", status_code=204, response_class=Response, dependencies=[WriteAccess],
-               responses={404: {"model": ErrorBody}, **ERROR_RESPONSES})
+               responses={404: {"model": ErrorBody}, **WRITE_RESPONSES})
 async def delete_document(engine: EngineDep, doc_id: PathId) -> Response:
     engine.snapshot()  # 503 while loading; the engine itself says 404 for an unknown doc_id
     await run_in_threadpool(engine.delete, doc_id)
@@ -96,13 +107,16 @@ async def _from_json(request: Request):
     except (UnicodeDecodeError, json.JSONDecodeError):
         raise InvalidInput('body: not valid JSON; send {"text": "...", "title": ..., "doc_id": ...}'
                            ) from None
+    except RecursionError:  # thousands of nested brackets: the client's error, never a 500
+        raise InvalidInput('body: JSON nested too deeply; send {"text": "...", "title": ..., "doc_id": ...}'
+                           ) from None
     except ValidationError as exc:
         raise invalid_input(list(exc.errors())) from None
     if not body.text.strip():
         raise InvalidInput("text: must not be empty")
     doc_id = body.doc_id or "doc-" + hashlib.sha256(body.text.encode()).hexdigest()[:16]
     # Parsing is CPU work linear in the text: in a worker thread, so /healthz and asks keep answering.
-    return await run_in_threadpool(make_document, body.text, doc_id, body.title)
+    return await run_in_threadpool(make_document, body.text, doc_id, check_title(body.title))
 
 
 async def _from_upload(request: Request, limit: float):
@@ -119,14 +133,14 @@ async def _from_upload(request: Request, limit: float):
     if len(data) > limit:
         raise PayloadTooLarge(f"file: larger than {limit / 1_000_000:g} MB")
     doc_id = form.get("doc_id")
-    title = form.get("title")
+    title = check_title(form.get("title")) if isinstance(form.get("title"), str) else None
     name = upload.filename or ""
     if not name:
         raise InvalidInput("file: the upload has no file name; name it with a .txt, .md or .html suffix")
     try:
         return await run_in_threadpool(parse, data, name.replace("\\", "/").rsplit("/", 1)[-1],
                                        doc_id=doc_id if isinstance(doc_id, str) and doc_id else None,
-                                       title=title if isinstance(title, str) else None)
+                                       title=title)
     except InvalidInput as exc:
-        message = exc.message if exc.message.startswith("doc_id") else f"file: {exc.message}"
+        message = exc.message if exc.message.startswith(("doc_id", "title")) else f"file: {exc.message}"
         raise InvalidInput(message) from None

@@ -161,7 +161,7 @@ def test_an_index_that_cannot_load_stops_serve_with_the_reason(tmp_path):
 
 def test_readiness_says_why_the_index_cannot_load_instead_of_asking_to_wait(tmp_path):
     settings = Settings(data_dir=damaged(tmp_path / "data"), model_cache=MODEL_CACHE)
-    with TestClient(create_app(settings)) as client:
+    with TestClient(create_app(settings), base_url="http://localhost") as client:
         deadline = time.time() + 60
         while (ready := client.get("/readyz")).json()["error"]["code"] == "not_ready":
             assert time.time() < deadline
