@@ -115,7 +115,7 @@ def _open_store(data_dir: Path, embedder: Embedder, force: bool) -> Store:
 
 
 def _commit(store: Store, data_dir: Path, prepared: list[Prepared], removed: list[str], embedder: Embedder,
-            recipe: str, own: dict[str, str] | None = None) -> None:
+            recipe: str, own: dict[str, str] | None = None, retrain: bool = False) -> None:
     """`own`: the documents whose recipe is not `recipe` (what repetition left out of them is in it)."""
     def change(db: sqlite3.Connection) -> bool:
         for doc_id in removed:
@@ -126,10 +126,11 @@ def _commit(store: Store, data_dir: Path, prepared: list[Prepared], removed: lis
             Store.set_meta(db, model=embedder.name, dim=str(embedder.dim))
         return True
 
-    _indexed_change(store, data_dir, change)
+    _indexed_change(store, data_dir, change, retrain)
 
 
-def _indexed_change(store: Store, data_dir: Path, change: Callable[[sqlite3.Connection], bool]) -> bool:
+def _indexed_change(store: Store, data_dir: Path, change: Callable[[sqlite3.Connection], bool],
+                    retrain: bool = False) -> bool:
     """Make `change` in one SQLite transaction and write the FAISS and BM25 files of the result before
     it commits. Whatever fails, a full disk included, the transaction rolls back and the old files stay
     in force. A crash between the commit and the manifest switch is caught at start, where the files
@@ -141,7 +142,7 @@ def _indexed_change(store: Store, data_dir: Path, change: Callable[[sqlite3.Conn
         with store.transaction() as db:
             if not change(db):
                 return False
-            new = derived.write_generation(store.through(db), folder)
+            new = derived.write_generation(store.through(db), folder, retrain)
     except BaseException:
         if new is not None:  # written, but the commit failed
             derived.discard(folder, new.generation)
@@ -195,7 +196,7 @@ def sync_folder(data_dir: Path, folder: Path, embedder: Embedder, params: ChunkP
     prepared = prepare(todo, embedder, params, progress=progress) if todo else []
     report.embedded = sum(len(p.chunks) + len(p.sentences) for p in prepared)
     if prepared or report.removed:
-        _commit(store, data_dir, prepared, report.removed, embedder, recipe, own)
+        _commit(store, data_dir, prepared, report.removed, embedder, recipe, own, retrain=force)
     else:
         refresh(store, data_dir)
     counts = store.counts()

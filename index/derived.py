@@ -45,13 +45,14 @@ def write(store: Store, folder: Path) -> Manifest:
     return new
 
 
-def write_generation(store: Store, folder: Path) -> Manifest:
+def write_generation(store: Store, folder: Path, retrain: bool = False) -> Manifest:
     """Write a new generation of files from what `store` shows, without putting it in force yet. On
-    failure (a full disk) its half-written files are removed and the old generation stays in force."""
+    failure (a full disk) its half-written files are removed and the old generation stays in force.
+    IVF lists trained for the generation in force are kept while they fit, unless `retrain`."""
     folder.mkdir(parents=True, exist_ok=True)
     generation = f"{store.fingerprint()[:12]}-{time.time_ns()}"
     try:
-        return _write_generation(store, folder, generation)
+        return _write_generation(store, folder, generation, retrain)
     except BaseException:
         discard(folder, generation)
         raise
@@ -72,7 +73,7 @@ def discard(folder: Path, generation: str) -> None:
         shutil.rmtree(path, ignore_errors=True) if path.is_dir() else path.unlink(missing_ok=True)
 
 
-def _write_generation(store: Store, folder: Path, generation: str) -> Manifest:
+def _write_generation(store: Store, folder: Path, generation: str, retrain: bool) -> Manifest:
     meta = store.meta()
     fingerprint = store.fingerprint()
     chunk_rows = store.rows("chunks")
@@ -81,9 +82,10 @@ def _write_generation(store: Store, folder: Path, generation: str) -> Manifest:
     sentence_ids, *_, sentence_vecs = store.rows("sentences")
     tables = {"chunks": (ids, vecs), "sentences": (sentence_ids, sentence_vecs)}
     kinds = {}
+    before = None if retrain else manifest.load(folder)
     for table, (table_ids, table_vecs) in tables.items():
         keys = np.array([vectors.faiss_id(i) for i in table_ids], dtype=np.int64)
-        index = vectors.build(keys, table_vecs, dim)
+        index = vectors.build(keys, table_vecs, dim, trained=_trained(folder, before, table, len(keys)))
         kinds[table] = vectors.kind_of(index)
         vectors.save(index, faiss_path(folder, generation, table))
     bm25 = lexical.build(indexed_texts(store, "chunks", chunk_rows))
@@ -93,6 +95,20 @@ def _write_generation(store: Store, folder: Path, generation: str) -> Manifest:
     return Manifest(model=meta["model"], dim=dim, fingerprint=fingerprint, generation=generation,
                     documents=counts["documents"], chunks=counts["chunks"], sentences=counts["sentences"],
                     vector_index=kinds["chunks"], sentence_index=kinds["sentences"])
+
+
+def _trained(folder: Path, before: Manifest | None, table: str, n: int) -> object | None:
+    """The IVF index of the generation in force, when it has trained lists a new one could keep."""
+    if before is None or vectors.kind_for(n) != "ivf-sq8":
+        return None
+    if (before.vector_index if table == "chunks" else before.sentence_index) != "ivf-sq8":
+        return None
+    path = faiss_path(folder, before.generation, table)
+    try:
+        return vectors.load(path)
+    except RuntimeError:  # damaged or gone: train anew, as a build would
+        log.warning("could not read %s; training new lists", path)
+        return None
 
 
 def size(folder: Path) -> int:

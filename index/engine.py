@@ -94,14 +94,14 @@ class Engine:
         prepared = building.prepare_put([doc], self.embedder, self.params)
         with self._write_lock, self._disk_full_is_507():
             building.commit_put(self.data_dir, prepared, self.embedder, self.params)
-            self._install(snapshot.load(self.data_dir, self.embedder.name))
+            self._install(snapshot.load(self.data_dir, self.embedder.name, previous=self._snapshot))
         return len(prepared[0].chunks)
 
     def delete(self, doc_id: str) -> None:
         with self._write_lock, self._disk_full_is_507():
             if not building.delete_document(self.data_dir, doc_id):
                 raise DocumentNotFound(f"doc_id: no document {doc_id!r}; GET /v1/documents lists them")
-            self._install(snapshot.load(self.data_dir, self.embedder.name))
+            self._install(snapshot.load(self.data_dir, self.embedder.name, previous=self._snapshot))
 
     def _install(self, snap: Snapshot) -> None:
         """Swaps in `snap`, then takes what is alive (libraries, model, snapshot) out of the cyclic

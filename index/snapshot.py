@@ -56,10 +56,14 @@ class Snapshot:
     sentence_terms: list[frozenset[str]] = field(default_factory=list)  # stemmed content words per sentence
     term_df: dict[str, int] = field(default_factory=dict)  # sentences holding each term
     words: list[str] = field(default_factory=list)  # every distinct lower-cased word, sorted
+    word_docs: dict[str, int] = field(default_factory=dict)  # documents holding each of them
     chunk_sections: list[str] = field(default_factory=list)  # section path per chunk ("" in plain text)
     sentence_sections: list[str] = field(default_factory=list)  # section path per sentence
     sentence_kinds: list[str] = field(default_factory=list)  # block kind per sentence (blocks.py; "text")
     section_terms: list[frozenset[str]] = field(default_factory=list)  # its stemmed words, per sentence
+    # The snapshot this one replaces, if any: what a sentence id had in it, it has here (an id names
+    # its document, place and words), so a write tokenizes only the sentences it brought.
+    previous: Snapshot | None = None
 
     def __post_init__(self) -> None:
         self.row_of = {vectors.faiss_id(cid): row for row, cid in enumerate(self.chunk_ids)}
@@ -80,13 +84,9 @@ class Snapshot:
         for r, rows in enumerate(self.sentence_chunks):
             for row in rows:
                 self.chunk_sentences[row].append(r)
-        texts = [self.sentence(r) for r in range(len(self.sentence_ids))]
-        self.sentence_terms = [frozenset(t) for t in lexical.tokenize(texts)] if texts else []
-        vocabulary = {w.lower() for d in self.documents.values() for w in _WORD.findall(d.text)}
-        self.words = sorted(vocabulary)
-        for terms in self.sentence_terms:
-            for t in terms:
-                self.term_df[t] = self.term_df.get(t, 0) + 1
+        before = self.previous
+        self._terms()
+        self._vocabulary(before)
         self.chunk_sections = self.chunk_sections or [""] * len(self.chunk_ids)
         self.sentence_sections = self.sentence_sections or [""] * len(self.sentence_ids)
         self.sentence_kinds = self.sentence_kinds or ["text"] * len(self.sentence_ids)
@@ -94,6 +94,52 @@ class Snapshot:
         terms_of = dict(zip(distinct, (frozenset(t) for t in lexical.tokenize(distinct)), strict=True)) \
             if distinct else {}
         self.section_terms = [terms_of[s] for s in self.sentence_sections]
+
+    def _terms(self) -> None:
+        """`sentence_terms` and `term_df`: carried over from `previous` for the sentences both hold,
+        worked out for the rest, so their cost follows the change, not the collection."""
+        before = self.previous
+        self.previous = None  # not kept: the old snapshot's memory goes with it
+        known = dict(zip(before.sentence_ids, before.sentence_terms, strict=True)) if before else {}
+        new = [r for r, sid in enumerate(self.sentence_ids) if sid not in known]
+        made = dict(zip(new, (frozenset(t) for t in lexical.tokenize([self.sentence(r) for r in new])),
+                        strict=True)) if new else {}
+        self.sentence_terms = [made[r] if r in made else known[sid]
+                               for r, sid in enumerate(self.sentence_ids)]
+        if before is None:
+            for terms in self.sentence_terms:
+                for t in terms:
+                    self.term_df[t] = self.term_df.get(t, 0) + 1
+            return
+        self.term_df = dict(before.term_df)
+        kept = set(self.sentence_ids)
+        for sid, terms in known.items():
+            if sid not in kept:
+                for t in terms:
+                    self.term_df[t] -= 1
+        for r in new:
+            for t in self.sentence_terms[r]:
+                self.term_df[t] = self.term_df.get(t, 0) + 1
+        self.term_df = {t: n for t, n in self.term_df.items() if n > 0}
+
+    def _vocabulary(self, before: Snapshot | None) -> None:
+        """`words`, from `word_docs` (each word's number of documents), which a write updates by the words
+        of the documents it adds and removes, rather than reading every document again."""
+        def words_of(doc: StoredDocument) -> set[str]:
+            return {w.lower() for w in _WORD.findall(doc.text)}
+
+        old = before.documents if before else {}
+        self.word_docs = dict(before.word_docs) if before else {}
+        for doc_id, doc in old.items():
+            if doc_id not in self.documents or self.documents[doc_id].text != doc.text:
+                for w in words_of(doc):
+                    self.word_docs[w] -= 1
+        for doc_id, doc in self.documents.items():
+            if doc_id not in old or old[doc_id].text != doc.text:
+                for w in words_of(doc):
+                    self.word_docs[w] = self.word_docs.get(w, 0) + 1
+        self.word_docs = {w: n for w, n in self.word_docs.items() if n > 0}
+        self.words = sorted(self.word_docs)
 
     def counts(self) -> dict[str, int]:
         return {"documents": len(self.documents), "chunks": len(self.chunk_ids),
@@ -130,7 +176,7 @@ def _rows_by_doc(doc_ids: list[str]) -> dict[str, np.ndarray]:
     return {d: np.array(r, dtype=np.int64) for d, r in rows.items()}
 
 
-def _read(store: Store, folder: Path, current: Manifest) -> Snapshot:
+def _read(store: Store, folder: Path, current: Manifest, previous: Snapshot | None = None) -> Snapshot:
     ids, docs, starts, ends, _ = store.rows("chunks", vectors=False)
     sids, sdocs, sstarts, sends, svecs = store.rows("sentences")
     index = vectors.load(derived.faiss_path(folder, current.generation, "chunks"))
@@ -145,11 +191,12 @@ def _read(store: Store, folder: Path, current: Manifest) -> Snapshot:
                     sids, sdocs, sstarts, sends, svecs,
                     chunk_sections=store.column("chunks", "section"),
                     sentence_sections=store.column("sentences", "section"),
-                    sentence_kinds=store.column("sentences", "kind"))
+                    sentence_kinds=store.column("sentences", "kind"), previous=previous)
 
 
-def load(data_dir: Path, model: str) -> Snapshot:
-    """Open the index in `data_dir`, re-deriving FAISS and BM25 from SQLite when they are stale or broken."""
+def load(data_dir: Path, model: str, previous: Snapshot | None = None) -> Snapshot:
+    """Open the index in `data_dir`, re-deriving FAISS and BM25 from SQLite when they are stale or broken.
+    `previous`, the snapshot in use, lends what the new one shares with it (see `Snapshot.previous`)."""
     data_dir = Path(data_dir)
     store = store_at(data_dir)
     if not store.exists():
@@ -162,7 +209,7 @@ def load(data_dir: Path, model: str) -> Snapshot:
     folder = data_dir / INDEX_DIR
     current = derived.ensure(store, folder)
     try:
-        return _read(store, folder, current)
+        return _read(store, folder, current, previous)
     except (RuntimeError, ValueError, OSError) as exc:  # a damaged FAISS or BM25 file
         log.warning("index files in %s are damaged or missing (%s); rebuilding them from the database",
                     folder, exc)

@@ -303,6 +303,9 @@ def bench(
     report: Annotated[Path, typer.Option("--report", help="Markdown report to rewrite (a .png plot is "
                                          "written beside it).")] = Path("docs/benchmarks.md"),
     docs: Annotated[Path, typer.Option("--docs", help="Collection to serve and ingest.")] = Path("seeds"),
+    large: Annotated[str | None, typer.Option(
+        "--large", help="Sizes in chunks of the large served collections to build and measure, "
+        "comma-separated (default: 10000,100000 in a full run, none with --quick; 0 for none).")] = None,
 ) -> None:
     """Measure latency, throughput, ingestion and scale on this machine; write the figures and report."""
     if not docs.is_dir():
@@ -317,7 +320,13 @@ def bench(
                   settings.abstain_threshold, settings.batch_window_ms)
     questions = [q.question for q in dataset.load(dataset.DEFAULT_SET)]
     try:
-        result = run(setup, questions, docs, quick=quick, name=name)
+        sizes = None if large is None else tuple(int(n) for n in large.split(",") if int(n) > 0)
+    except ValueError:
+        _fail(f"--large: comma-separated numbers of chunks, such as 10000,100000, not {large!r}")
+    # The large collections recombine the sentences of every evaluation corpus built here (`citeqa eval`).
+    sources = tuple(p for p in sorted(Path("var/corpora").glob("*")) if p.is_dir())
+    try:
+        result = run(setup, questions, docs, quick=quick, name=name, large=sizes, sources=sources)
     except RuntimeError as exc:
         _fail(str(exc))
     saved = bench_report.write(result, out, report)
