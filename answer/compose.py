@@ -217,7 +217,7 @@ def candidates(question: str, vector: np.ndarray, passages: list[Passage], snap:
         around = frozenset().union(snap.section_terms[s], *(snap.sentence_terms[n] for n in (s - 1, s + 1)
                                                             if _same_doc(s, n, snap)))
         covered = _coverage(terms, own, snap) + CONTEXT_SHARE * _coverage(terms, around - own, snap)
-        dense = float(snap.sentence_vectors[s] @ vector)
+        dense = float(snap.sentence_vector(s) @ vector)
         out.append(Candidate(s, chunk_id, dense + COVERAGE_WEIGHT * covered))
     return sorted(out, key=lambda c: (-c.score, c.row))
 
@@ -225,7 +225,7 @@ def candidates(question: str, vector: np.ndarray, passages: list[Passage], snap:
 def _select(ranked: list[Candidate], snap: Snapshot) -> list[Candidate]:
     """MMR over the candidates close enough to the best; near-duplicates never both make it."""
     pool = [c for c in ranked if c.score >= ranked[0].score - KEEP_MARGIN]
-    vecs = snap.sentence_vectors
+    vecs = {c.row: snap.sentence_vector(c.row) for c in pool}
     chosen: list[Candidate] = []
     while pool and len(chosen) < MAX_SENTENCES:
         def mmr(c: Candidate) -> float:

@@ -305,7 +305,7 @@ def bench(
     docs: Annotated[Path, typer.Option("--docs", help="Collection to serve and ingest.")] = Path("seeds"),
     large: Annotated[str | None, typer.Option(
         "--large", help="Sizes in chunks of the large served collections to build and measure, "
-        "comma-separated (default: 10000,100000 in a full run, none with --quick; 0 for none).")] = None,
+        "comma-separated (default: 10000 in a full run, none with --quick; 0 for none).")] = None,
 ) -> None:
     """Measure latency, throughput, ingestion and scale on this machine; write the figures and report."""
     if not docs.is_dir():

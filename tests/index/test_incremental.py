@@ -57,12 +57,12 @@ def test_writes_keep_trained_lists_and_the_snapshot_equals_a_fresh_load(large):
 
 
 def test_lists_are_trained_again_when_the_count_leaves_their_band():
-    """Lists are kept while the list count the size calls for stays (1024 lists from about 40k to 131k
+    """Lists are kept while the list count the size calls for stays (512 lists from 20k to about 32k
     vectors), and trained again past either edge."""
-    base = MODEL.encode(["x"] * 40_000)
-    index = vectors.build(np.arange(40_000), base, 384)
-    assert vectors.still_fits(index, 45_000, 384) and vectors.still_fits(index, 120_000, 384)
-    assert not vectors.still_fits(index, 30_000, 384) and not vectors.still_fits(index, 140_000, 384)
-    grown = vectors.build(np.arange(160_000), np.concatenate([base] * 4), 384, trained=index)
-    assert faiss.extract_index_ivf(grown).nlist == vectors.nlist_for(160_000) > faiss.extract_index_ivf(
+    base = MODEL.encode(["x"] * 20_000)
+    index = vectors.build(np.arange(20_000), base, 384)
+    assert vectors.still_fits(index, 25_000, 384) and vectors.still_fits(index, 30_000, 384)
+    assert not vectors.still_fits(index, 15_000, 384) and not vectors.still_fits(index, 45_000, 384)
+    grown = vectors.build(np.arange(45_000), np.concatenate([base, base, base[:5_000]]), 384, trained=index)
+    assert faiss.extract_index_ivf(grown).nlist == vectors.nlist_for(45_000) > faiss.extract_index_ivf(
         index).nlist
