@@ -48,7 +48,7 @@ def verdicts(result: dict) -> list[tuple[str, float | None, str, bool | None]]:
         size = result["large"][at]["chunks"]
         for label, (path, bound, kind) in LARGE_TARGETS.items():
             where = ("large", at, *(path if isinstance(path, tuple) else (path,)))
-            targets[f"{size:,} chunks: {label}"] = (where, bound, kind)
+            targets[f"{size:,} chunks (bound set for 1M): {label}"] = (where, bound, kind)
     for label, (path, bound, kind) in targets.items():
         value = dig(result, path)
         met = None if value is None else (value <= bound if kind == "max" else value >= bound)
