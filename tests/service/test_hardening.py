@@ -200,8 +200,8 @@ def test_a_chunked_body_over_the_limit_is_a_413_like_one_that_says_its_length(sr
 def test_a_small_write_does_not_wait_for_a_large_ones_embedding(srv):
     words = "harbour grain ferry lantern orchard quarry meadow furnace bridge cellar mill tannery".split()
     sentences = [f"The {words[i % 12]} of district {i} keeps {i * 7 % 1000} {words[(i * 5) % 12]} records."
-                 for i in range(2000)]  # some 8 s of embedding
-    large = "Registry\n\n" + "\n\n".join(" ".join(sentences[i:i + 6]) for i in range(0, 2000, 6))
+                 for i in range(1200)]  # some 6 s of embedding
+    large = "Registry\n\n" + "\n\n".join(" ".join(sentences[i:i + 6]) for i in range(0, 1200, 6))
     done: dict[str, float] = {}
 
     def put(name: str, text: str) -> None:
