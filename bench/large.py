@@ -29,25 +29,13 @@ def small_document(pool: list[str], n: int) -> str:
     return f"Note {n}\n\n" + " ".join(picked[:5]) + "\n\n" + " ".join(picked[5:])
 
 
-def _asks(client: httpx.Client, questions: list[str], count: int) -> list[float]:
-    timings = []
-    for i in range(count):
-        began = time.perf_counter()
-        reply = client.post("/v1/ask", json={"question": questions[i % len(questions)]})
-        timings.append((time.perf_counter() - began) * 1000)
-        if reply.status_code != 200:
-            raise RuntimeError(f"/v1/ask answered {reply.status_code}: {reply.text[:200]}")
-    return timings
-
-
 def measure(data: Path, pool: list[str], questions: list[str], embed_ms: float, model_cache: Path) -> dict:
     """`embed_ms`: what embedding one small document costs alone, taken off each add's time."""
     server = serving.start(data, {"CITEQA_MODEL_CACHE": str(model_cache)}, timeout=900)
     try:
         out: dict = {"load_s": server.cold_start_s, "rss_loaded_mb": server.rss_mb()}
+        out["ask_idle"] = serving.sequential(server.url, questions, ASKS)
         with httpx.Client(base_url=server.url, timeout=120) as client:
-            _asks(client, questions, 20)  # warm
-            out["ask_idle"] = serving.percentiles(_asks(client, questions, ASKS))
             adds, deletes = [], []
             for n in range(WRITES):
                 began = time.perf_counter()
@@ -63,17 +51,17 @@ def measure(data: Path, pool: list[str], questions: list[str], embed_ms: float, 
             out["add_ms"] = round(statistics.median(adds), 1)
             out["add_beyond_embedding_ms"] = round(statistics.median(adds) - embed_ms, 1)
             out["delete_ms"] = round(statistics.median(deletes), 1)
-            out["ask_during_writes"] = _asks_while_writing(client, server.url, pool, questions)
+            out["ask_during_writes"] = _asks_while_writing(server.url, pool, questions)
             out["ask_p50_during_writes_over_idle"] = round(
                 out["ask_during_writes"]["p50_ms"] / out["ask_idle"]["p50_ms"], 2)
         out["rss_after_mb"] = server.rss_mb()
         out["peak_rss_mb"] = server.peak_rss_mb()
     finally:
         server.stop()
-    return rounded(out)
+    return out
 
 
-def _asks_while_writing(client: httpx.Client, url: str, pool: list[str], questions: list[str]) -> dict:
+def _asks_while_writing(url: str, pool: list[str], questions: list[str]) -> dict:
     """One client asks while another adds a small document after another, without pause."""
     stop = threading.Event()
     written = []
@@ -89,11 +77,11 @@ def _asks_while_writing(client: httpx.Client, url: str, pool: list[str], questio
     thread = threading.Thread(target=write)
     thread.start()
     try:
-        timings = _asks(client, questions, ASKS)
+        asked = serving.sequential(url, questions, ASKS, warmup=0)
     finally:
         stop.set()
         thread.join()
-    return {**serving.percentiles(timings), "writes": len(written)}
+    return {**asked, "writes": len(written)}
 
 
 def run(sizes: tuple[int, ...], folders: list[Path], questions: list[str], embedder, params: ChunkParams,

@@ -219,15 +219,10 @@ def put_document(data_dir: Path, doc: Document, embedder: Embedder, params: Chun
 def put_documents(data_dir: Path, docs: list[Document], embedder: Embedder, params: ChunkParams,
                   progress: bool = False) -> list[Prepared]:
     """Add or replace documents in one commit; all are stored and indexed when this returns."""
-    check_model_of(data_dir, embedder)
+    _open_store(data_dir, embedder, force=False)  # a model the index cannot take: refused before embedding
     prepared = prepare_put(docs, embedder, params, progress=progress)
     commit_put(data_dir, prepared, embedder, params)
     return prepared
-
-
-def check_model_of(data_dir: Path, embedder: Embedder) -> None:
-    """Refuse a write whose vectors the stored index could not use, before embedding anything."""
-    _open_store(data_dir, embedder, force=False)
 
 
 def prepare_put(docs: list[Document], embedder: Embedder, params: ChunkParams, progress: bool = False

@@ -23,7 +23,7 @@ SUFFIXES = (".txt", ".md", ".html", ".htm")
 DOC_ID_PATTERN = re.compile(r"^[A-Za-z0-9._-]*[A-Za-z0-9_-][A-Za-z0-9._-]*$")
 DOC_ID_MAX = 128
 TITLE_MAX = 1000
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")  # line breaks and other control characters
 
 @dataclass(frozen=True)
 class Skipped:
@@ -43,7 +43,7 @@ def check_doc_id(doc_id: str) -> str:
 def one_line(title: str) -> str:
     """A title as one line: line breaks and other control characters become spaces, runs of spaces one.
     A newline in a title would forge lines wherever titles are listed (the chat reply's Sources)."""
-    return " ".join(_CONTROL.sub(" ", title).split())
+    return " ".join(CONTROL.sub(" ", title).split())
 
 
 def check_title(title: str | None) -> str | None:

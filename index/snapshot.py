@@ -9,6 +9,7 @@ import bisect
 import logging
 import math
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -84,8 +85,8 @@ class Snapshot:
         for r, rows in enumerate(self.sentence_chunks):
             for row in rows:
                 self.chunk_sentences[row].append(r)
-        before = self.previous
-        self._terms()
+        before, self.previous = self.previous, None  # not kept: the old snapshot's memory goes with it
+        self._terms(before)
         self._vocabulary(before)
         self.chunk_sections = self.chunk_sections or [""] * len(self.chunk_ids)
         self.sentence_sections = self.sentence_sections or [""] * len(self.sentence_ids)
@@ -95,32 +96,19 @@ class Snapshot:
             if distinct else {}
         self.section_terms = [terms_of[s] for s in self.sentence_sections]
 
-    def _terms(self) -> None:
-        """`sentence_terms` and `term_df`: carried over from `previous` for the sentences both hold,
+    def _terms(self, before: Snapshot | None) -> None:
+        """`sentence_terms` and `term_df`: carried over from `before` for the sentences both hold,
         worked out for the rest, so their cost follows the change, not the collection."""
-        before = self.previous
-        self.previous = None  # not kept: the old snapshot's memory goes with it
         known = dict(zip(before.sentence_ids, before.sentence_terms, strict=True)) if before else {}
         new = [r for r, sid in enumerate(self.sentence_ids) if sid not in known]
         made = dict(zip(new, (frozenset(t) for t in lexical.tokenize([self.sentence(r) for r in new])),
                         strict=True)) if new else {}
         self.sentence_terms = [made[r] if r in made else known[sid]
                                for r, sid in enumerate(self.sentence_ids)]
-        if before is None:
-            for terms in self.sentence_terms:
-                for t in terms:
-                    self.term_df[t] = self.term_df.get(t, 0) + 1
-            return
-        self.term_df = dict(before.term_df)
         kept = set(self.sentence_ids)
-        for sid, terms in known.items():
-            if sid not in kept:
-                for t in terms:
-                    self.term_df[t] -= 1
-        for r in new:
-            for t in self.sentence_terms[r]:
-                self.term_df[t] = self.term_df.get(t, 0) + 1
-        self.term_df = {t: n for t, n in self.term_df.items() if n > 0}
+        self.term_df = _recount(before.term_df if before else {},
+                                gone=(terms for sid, terms in known.items() if sid not in kept),
+                                came=made.values())
 
     def _vocabulary(self, before: Snapshot | None) -> None:
         """`words`, from `word_docs` (each word's number of documents), which a write updates by the words
@@ -128,17 +116,13 @@ class Snapshot:
         def words_of(doc: StoredDocument) -> set[str]:
             return {w.lower() for w in _WORD.findall(doc.text)}
 
+        def changed(doc: StoredDocument, other: dict[str, StoredDocument]) -> bool:
+            return doc.doc_id not in other or other[doc.doc_id].text != doc.text
+
         old = before.documents if before else {}
-        self.word_docs = dict(before.word_docs) if before else {}
-        for doc_id, doc in old.items():
-            if doc_id not in self.documents or self.documents[doc_id].text != doc.text:
-                for w in words_of(doc):
-                    self.word_docs[w] -= 1
-        for doc_id, doc in self.documents.items():
-            if doc_id not in old or old[doc_id].text != doc.text:
-                for w in words_of(doc):
-                    self.word_docs[w] = self.word_docs.get(w, 0) + 1
-        self.word_docs = {w: n for w, n in self.word_docs.items() if n > 0}
+        self.word_docs = _recount(before.word_docs if before else {},
+                                  gone=(words_of(d) for d in old.values() if changed(d, self.documents)),
+                                  came=(words_of(d) for d in self.documents.values() if changed(d, old)))
         self.words = sorted(self.word_docs)
 
     def counts(self) -> dict[str, int]:
@@ -170,6 +154,19 @@ class Snapshot:
         start, end = int(self.chunk_starts[row]), int(self.chunk_ends[row])
         return Chunk(self.chunk_ids[row], doc.doc_id, doc.title, start, end, doc.text[start:end],
                      self.chunk_sections[row])
+
+
+def _recount(counts: dict[str, int], gone: Iterable[Iterable[str]], came: Iterable[Iterable[str]]
+             ) -> dict[str, int]:
+    """How many items hold each key, after the items `gone` left and the items `came` arrived."""
+    counts = dict(counts)
+    for keys in gone:
+        for k in keys:
+            counts[k] -= 1
+    for keys in came:
+        for k in keys:
+            counts[k] = counts.get(k, 0) + 1
+    return {k: n for k, n in counts.items() if n > 0}
 
 
 def _rows_by_doc(doc_ids: list[str]) -> dict[str, np.ndarray]:

@@ -9,11 +9,11 @@ people's questions.
 from __future__ import annotations
 
 import logging
-import re
 from contextvars import ContextVar
 
+from citeqa.index.loading import CONTROL
+
 request_id: ContextVar[str | None] = ContextVar("request_id", default=None)
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 
 
 class TextFormatter(logging.Formatter):
@@ -23,7 +23,7 @@ class TextFormatter(logging.Formatter):
 
     def formatMessage(self, record: logging.LogRecord) -> str:
         line = super().formatMessage(record)
-        return _CONTROL.sub(lambda m: m.group().encode("unicode_escape").decode(), line)
+        return CONTROL.sub(lambda m: m.group().encode("unicode_escape").decode(), line)
 
 
 class RequestIdFilter(logging.Filter):
