@@ -178,7 +178,7 @@ def _coverage(question_terms: list[str], sentence_terms: frozenset[str], snap: S
 
 
 def _same_doc(a: int, b: int, snap: Snapshot) -> bool:
-    return 0 <= b < len(snap.sentence_docs) and snap.sentence_docs[a] == snap.sentence_docs[b]
+    return snap.same_doc(a, b)
 
 
 def _window(passages: list[Passage], snap: Snapshot) -> list[tuple[int, str]]:

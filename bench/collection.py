@@ -23,6 +23,7 @@ from citeqa.index.chunking import chunk_sentences
 from citeqa.index.loading import Skipped, read_folder
 from citeqa.index.records import Document, Sentence, Span
 from citeqa.index.sentences import split_sentences, stable_id
+from citeqa.index.snapshot import store_at
 from citeqa.index.store import Prepared
 
 SENTENCES_PER_PARAGRAPH = (3, 8)
@@ -114,6 +115,7 @@ def build(data: Path, pool: list[str], chunks: int, model: SyntheticModel, param
         item.chunk_vectors = model.encode([c.text for c in item.chunks])
         item.sentence_vectors = model.encode([s.text for s in item.sentences])
     building.commit_put(data, made, model, params)
+    building.compact(store_at(data), data, model.name)  # the base part on disk, as a build writes it
     return {"documents": len(made), "chunks": total, "sentences": sum(len(p.sentences) for p in made),
             "text_mb": round(sum(len(p.doc.text) for p in made) / 1e6, 1),
             "fingerprint": hashlib.sha256(made[-1].doc.text.encode()).hexdigest()[:12]}

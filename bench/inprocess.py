@@ -16,10 +16,11 @@ import time
 from pathlib import Path
 
 from citeqa.answer import pipeline as qa
-from citeqa.index import derived, onnx_backend
+from citeqa.index import onnx_backend
 from citeqa.index.building import ChunkParams, sync_folder
 from citeqa.index.embedding import Embedder
 from citeqa.index.engine import Engine
+from citeqa.index.sections import indexed
 from citeqa.index.snapshot import store_at
 
 
@@ -65,7 +66,13 @@ def answer_vs_langchain(engine: Engine, questions: list[str], threshold: float, 
 def _embedded_texts(data: Path) -> list[str]:
     """Every text the pipeline embedded for the index in `data`: its chunks and its sentences."""
     store = store_at(data)
-    return derived.indexed_texts(store, "chunks") + derived.indexed_texts(store, "sentences")
+    texts = {d.doc_id: d.text for d in store.documents()}
+    out = []
+    for table in ("chunks", "sentences"):
+        rows = store.table(table)
+        out += [indexed(section, texts[d][s:e]) for d, s, e, section
+                in zip(rows.docs, rows.starts.tolist(), rows.ends.tolist(), rows.sections, strict=True)]
+    return out
 
 
 def ingestion(docs: Path, embedder: Embedder, params: ChunkParams, rounds: int) -> dict:

@@ -78,6 +78,7 @@ class Setup:
     top_k: int
     threshold: float
     batch_window_ms: float
+    merge_rows: int
 
 
 def run(setup: Setup, questions: list[str], docs: Path, quick: bool = False, name: str | None = None,
@@ -103,7 +104,7 @@ def run(setup: Setup, questions: list[str], docs: Path, quick: bool = False, nam
         batch = max(1, round(result["serving"]["load"]["cpu"]["mean_batch"]))
         backends = ("onnx", "onnx-int8") if plan["variants"] else (embedder.query_backend,)
         result["query_model"] = inprocess.query_model_cost(embedder, questions, batch, backends)
-        engine = Engine(data, embedder, setup.params, setup.depth).load()
+        engine = Engine(data, embedder, setup.params, setup.depth, merge_rows=setup.merge_rows).load()
         result["answer_vs_langchain"] = inprocess.answer_vs_langchain(
             engine, questions if not quick else questions[:10], setup.threshold, setup.top_k, plan["rounds"])
         result["ingestion"] = inprocess.ingestion(docs, embedder, setup.params, plan["ingest_rounds"])

@@ -12,13 +12,16 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from citeqa.index import derived, disk
+import numpy as np
+
+from citeqa.index import derived, disk, manifest, parts, snapshot
 from citeqa.index.chunking import chunk_sentences
 from citeqa.index.embedding import Embedder
 from citeqa.index.errors import InvalidInput
 from citeqa.index.loading import Skipped, make_document, read_folder
 from citeqa.index.manifest import check_model
-from citeqa.index.records import Document, Span
+from citeqa.index.parts import Part
+from citeqa.index.records import Document, Rows, Span
 from citeqa.index.repetition import repeated_blocks, without_repeated
 from citeqa.index.sections import SECTION_TOKENS, fit, indexed
 from citeqa.index.sentences import split_sentences
@@ -114,9 +117,10 @@ def _open_store(data_dir: Path, embedder: Embedder, force: bool) -> Store:
     return store
 
 
-def _commit(store: Store, data_dir: Path, prepared: list[Prepared], removed: list[str], embedder: Embedder,
-            recipe: str, own: dict[str, str] | None = None, retrain: bool = False) -> None:
-    """`own`: the documents whose recipe is not `recipe` (what repetition left out of them is in it)."""
+def _commit(store: Store, prepared: list[Prepared], removed: list[str], embedder: Embedder,
+            recipe: str, own: dict[str, str] | None = None) -> int:
+    """`own`: the documents whose recipe is not `recipe` (what repetition left out of them is in it).
+    Returns the store's version after the change."""
     def change(db: sqlite3.Connection) -> bool:
         for doc_id in removed:
             Store.remove(db, doc_id)
@@ -126,35 +130,36 @@ def _commit(store: Store, data_dir: Path, prepared: list[Prepared], removed: lis
             Store.set_meta(db, model=embedder.name, dim=str(embedder.dim))
         return True
 
-    _indexed_change(store, data_dir, change, retrain)
+    return _change(store, change)
 
 
-def _indexed_change(store: Store, data_dir: Path, change: Callable[[sqlite3.Connection], bool],
-                    retrain: bool = False) -> bool:
-    """Make `change` in one SQLite transaction and write the FAISS and BM25 files of the result before
-    it commits. Whatever fails, a full disk included, the transaction rolls back and the old files stay
-    in force. A crash between the commit and the manifest switch is caught at start, where the files
-    are found older than the database and rewritten. Returns what `change` says: whether it changed
-    anything (if not, no files are written)."""
+def _change(store: Store, change: Callable[[sqlite3.Connection], bool]) -> int | None:
+    """Make `change` in one SQLite transaction, which records the documents it touched (store.py):
+    whatever fails, a full disk included, it rolls back whole. Returns the store's new version, or None
+    when `change` says it changed nothing. The index files are not touched: a server adds the change to
+    its snapshot in memory, and a load reads it from SQLite."""
+    with store.transaction() as db:
+        if not change(db):
+            return None
+        return Store.bump(db)
+
+
+def compact(store: Store, data_dir: Path, model: str, retrain: bool = False) -> None:
+    """Fold every change since the base part was written into a new base (nothing to do when there is
+    none). A base that is missing or unreadable, or `retrain`, means writing one from SQLite instead."""
     folder = Path(data_dir) / INDEX_DIR
-    new = None
-    try:
-        with store.transaction() as db:
-            if not change(db):
-                return False
-            new = derived.write_generation(store.through(db), folder, retrain)
-    except BaseException:
-        if new is not None:  # written, but the commit failed
-            derived.discard(folder, new.generation)
-        raise
-    derived.switch(folder, new)
-    return True
-
-
-def refresh(store: Store, data_dir: Path) -> None:
-    """Bring FAISS and BM25 files in line with SQLite (nothing to do when they already are)."""
-    if "model" in store.meta() and derived.current(store, Path(data_dir) / INDEX_DIR) is None:
-        derived.write(store, Path(data_dir) / INDEX_DIR)
+    if "model" not in store.meta():
+        return
+    if retrain or manifest.load(folder) is None:
+        derived.write(store, folder, retrain=retrain)
+        return
+    if not store.changed():
+        return
+    snap = snapshot.load(data_dir, model)
+    base = snap.manifest
+    new = derived.merge([(s.part, s.live) for s in snap.segments], folder, store, base.model, base.dim,
+                        snap.version)
+    derived.switch(folder, new, store)
 
 
 def sync_folder(data_dir: Path, folder: Path, embedder: Embedder, params: ChunkParams,
@@ -196,9 +201,8 @@ def sync_folder(data_dir: Path, folder: Path, embedder: Embedder, params: ChunkP
     prepared = prepare(todo, embedder, params, progress=progress) if todo else []
     report.embedded = sum(len(p.chunks) + len(p.sentences) for p in prepared)
     if prepared or report.removed:
-        _commit(store, data_dir, prepared, report.removed, embedder, recipe, own, retrain=force)
-    else:
-        refresh(store, data_dir)
+        _commit(store, prepared, report.removed, embedder, recipe, own)
+    compact(store, data_dir, embedder.name, retrain=force)
     counts = store.counts()
     report.documents, report.chunks = counts["documents"], counts["chunks"]
     report.sentences = counts["sentences"]
@@ -239,14 +243,31 @@ def prepare_put(docs: list[Document], embedder: Embedder, params: ChunkParams, p
     return prepared
 
 
-def commit_put(data_dir: Path, prepared: list[Prepared], embedder: Embedder, params: ChunkParams) -> None:
-    """The quick half: store what `prepare_put` made and rewrite the index files, in one transaction."""
+def commit_put(data_dir: Path, prepared: list[Prepared], embedder: Embedder, params: ChunkParams) -> int:
+    """The quick half: store what `prepare_put` made, in one transaction. Returns the store's version."""
     store = _open_store(data_dir, embedder, force=False)
     disk.ensure_room(data_dir, sum(p.nbytes for p in prepared))
-    _commit(store, data_dir, prepared, [], embedder, params.recipe(embedder.name))
+    return _commit(store, prepared, [], embedder, params.recipe(embedder.name))
 
 
-def delete_document(data_dir: Path, doc_id: str) -> bool:
+def delete_document(data_dir: Path, doc_id: str) -> int | None:
+    """Remove a document; returns the store's new version, or None when there was no such document."""
     store = store_at(data_dir)
     disk.ensure_room(data_dir, 0)
-    return _indexed_change(store, data_dir, lambda db: Store.remove(db, doc_id))
+    return _change(store, lambda db: Store.remove(db, doc_id))
+
+
+def part_of(prepared: list[Prepared]) -> Part:
+    """The prepared documents as a part a snapshot can add (tokenized here, outside any lock)."""
+    def rows(items: list, vecs: list[np.ndarray], kinds: bool) -> Rows:
+        dim = vecs[0].shape[1] if vecs else 0
+        return Rows([x.sentence_id if kinds else x.chunk_id for x in items], [x.doc_id for x in items],
+                    np.array([x.start for x in items], dtype=np.int64),
+                    np.array([x.end for x in items], dtype=np.int64), [x.section for x in items],
+                    np.concatenate(vecs) if vecs else np.zeros((0, dim), np.float32),
+                    [x.kind for x in items] if kinds else None)
+
+    texts = {p.doc.doc_id: p.doc.text for p in prepared}
+    chunks = rows([c for p in prepared for c in p.chunks], [p.chunk_vectors for p in prepared], False)
+    sentences = rows([s for p in prepared for s in p.sentences], [p.sentence_vectors for p in prepared], True)
+    return parts.build(texts, chunks, sentences)

@@ -1,7 +1,11 @@
-"""FAISS and BM25 files, derived from SQLite and written as one generation behind the manifest.
+"""The base part on disk: FAISS indexes, BM25 postings and row columns derived from SQLite, written as one
+generation behind the manifest.
 
 A new generation is written beside the old one and the manifest is renamed over in one step, so a
-crash leaves the old generation in force; a manifest that lags SQLite is caught by the fingerprint.
+crash leaves the old generation in force. Writes do not touch these files: they commit to SQLite, which
+records the documents each one changed (store.py), and the server adds them as small parts in memory.
+A merge folds those into a new base and then lets SQLite forget the changes it holds; a process killed
+anywhere between leaves a base plus changes that still add up to the store.
 """
 
 from __future__ import annotations
@@ -9,62 +13,92 @@ from __future__ import annotations
 import logging
 import shutil
 import time
+from collections.abc import Callable
 from pathlib import Path
 
+import faiss
 import numpy as np
 
-from citeqa.index import lexical, manifest, vectors
+from citeqa.index import manifest, parts, vectors
 from citeqa.index.manifest import Manifest
-from citeqa.index.sections import indexed
+from citeqa.index.parts import Part
 from citeqa.index.store import Store
 
 log = logging.getLogger(__name__)
 
 
+def base_path(folder: Path, generation: str) -> Path:
+    return folder / f"{generation}.base"
+
+
 def faiss_path(folder: Path, generation: str, table: str = "chunks") -> Path:
-    return folder / f"{generation}.{table}.faiss"
+    return base_path(folder, generation) / f"{table}.faiss"
 
 
-def bm25_path(folder: Path, generation: str) -> Path:
-    return folder / f"{generation}.bm25"
-
-
-def indexed_texts(store: Store, table: str = "chunks", rows: tuple | None = None) -> list[str]:
-    """What the model and BM25 read of each chunk or sentence: its section path and its words. `rows`:
-    what `store.rows(table)` returned, when the caller has it already."""
-    texts = {d.doc_id: d.text for d in store.documents()}
-    _, doc_ids, starts, ends, _ = rows if rows is not None else store.rows(table, vectors=False)
-    return [indexed(section, texts[d][s:e]) for d, s, e, section
-            in zip(doc_ids, starts.tolist(), ends.tolist(), store.column(table, "section"), strict=True)]
-
-
-def write(store: Store, folder: Path) -> Manifest:
-    """Rebuild the FAISS and BM25 files from SQLite and switch the manifest to them."""
-    new = write_generation(store, folder)
-    switch(folder, new)
+def write(store: Store, folder: Path, retrain: bool = False) -> Manifest:
+    """Write a base part of everything SQLite holds and put it in force: a build, or a repair. The IVF
+    lists of the generation in force are kept while they fit (vectors.still_fits), unless `retrain`."""
+    folder.mkdir(parents=True, exist_ok=True)
+    before = manifest.load(folder)
+    with store.view() as view:
+        version, meta = view.version(), view.meta()
+        dim = int(meta["dim"])
+        texts = {d.doc_id: d.text for d in view.documents()}
+        chunks, sentences = view.table("chunks", dim=dim), view.table("sentences", dim=dim)
+    trained = {} if retrain or before is None else _trained(folder, before)
+    part = parts.build(texts, chunks, sentences, trained)
+    new = save(folder, part, meta["model"], dim, version)
+    switch(folder, new, store)
     return new
 
 
-def write_generation(store: Store, folder: Path, retrain: bool = False) -> Manifest:
-    """Write a new generation of files from what `store` shows, without putting it in force yet. On
-    failure (a full disk) its half-written files are removed and the old generation stays in force.
-    IVF lists trained for the generation in force are kept while they fit, unless `retrain`."""
+def merge(segments: list[tuple[Part, np.ndarray]], folder: Path, store: Store, model: str, dim: int,
+          version: int) -> Manifest:
+    """Fold the live rows of `segments` (a snapshot at store version `version`) into one part and write it
+    as a new generation, not yet in force (`switch` does that)."""
+    part = parts.merge(segments, dim, exact_vectors(store, dim))
+    return save(folder, part, model, dim, version)
+
+
+def exact_vectors(store: Store, dim: int) -> Callable[[Part, np.ndarray, str], np.ndarray]:
+    """Full-precision vectors of some rows of a part: from its flat FAISS index, else from SQLite."""
+    def read(part: Part, rows: np.ndarray, table: str) -> np.ndarray:
+        found = parts.flat_vectors(part, rows, table)
+        if found is not None:
+            return found
+        row_doc = part.chunk_doc if table == "chunks" else part.sentence_doc
+        docs = sorted({part.docs[d] for d in np.unique(np.asarray(row_doc[rows])).tolist()})
+        stored = store.table(table, docs, dim)
+        at = {parts.vectors.faiss_id(i): n for n, i in enumerate(stored.ids)}
+        keys = (part.chunk_keys if table == "chunks" else part.sentence_keys)[rows]
+        return stored.vectors[[at[int(k)] for k in keys]] if len(keys) else np.zeros((0, dim), np.float32)
+    return read
+
+
+def save(folder: Path, part: Part, model: str, dim: int, version: int) -> Manifest:
+    """Write `part` as a new generation; on failure (a full disk) its files go and nothing changes."""
     folder.mkdir(parents=True, exist_ok=True)
-    generation = f"{store.fingerprint()[:12]}-{time.time_ns()}"
+    generation = f"g{version}-{time.time_ns()}"
     try:
-        return _write_generation(store, folder, generation, retrain)
+        parts.save(part, base_path(folder, generation))
     except BaseException:
         discard(folder, generation)
         raise
+    return Manifest(model=model, dim=dim, base_version=version, generation=generation,
+                    documents=part.doc_count, chunks=part.chunks, sentences=part.sentences,
+                    vector_index=vectors.kind_of(part.chunk_index),
+                    sentence_index=vectors.kind_of(part.sentence_index))
 
 
-def switch(folder: Path, new: Manifest) -> None:
-    """Put a written generation in force (one atomic rename of the manifest), then drop the others."""
+def switch(folder: Path, new: Manifest, store: Store) -> None:
+    """Put a written generation in force (one atomic rename of the manifest), let SQLite forget the
+    changes it holds, then drop the other generations."""
     try:
         manifest.save(folder, new)
     except BaseException:
         discard(folder, new.generation)
         raise
+    store.forget_changes(new.base_version)
     prune(folder, keep=new.generation)
 
 
@@ -73,42 +107,18 @@ def discard(folder: Path, generation: str) -> None:
         shutil.rmtree(path, ignore_errors=True) if path.is_dir() else path.unlink(missing_ok=True)
 
 
-def _write_generation(store: Store, folder: Path, generation: str, retrain: bool) -> Manifest:
-    meta = store.meta()
-    fingerprint = store.fingerprint()
-    chunk_rows = store.rows("chunks")
-    ids, vecs = chunk_rows[0], chunk_rows[4]
-    dim = int(meta["dim"])
-    sentence_ids, *_, sentence_vecs = store.rows("sentences")
-    tables = {"chunks": (ids, vecs), "sentences": (sentence_ids, sentence_vecs)}
-    kinds = {}
-    before = None if retrain else manifest.load(folder)
-    for table, (table_ids, table_vecs) in tables.items():
-        keys = np.array([vectors.faiss_id(i) for i in table_ids], dtype=np.int64)
-        index = vectors.build(keys, table_vecs, dim, trained=_trained(folder, before, table, len(keys)))
-        kinds[table] = vectors.kind_of(index)
-        vectors.save(index, faiss_path(folder, generation, table))
-    bm25 = lexical.build(indexed_texts(store, "chunks", chunk_rows))
-    if bm25 is not None:
-        lexical.save(bm25, bm25_path(folder, generation))
-    counts = store.counts()
-    return Manifest(model=meta["model"], dim=dim, fingerprint=fingerprint, generation=generation,
-                    documents=counts["documents"], chunks=counts["chunks"], sentences=counts["sentences"],
-                    vector_index=kinds["chunks"], sentence_index=kinds["sentences"])
-
-
-def _trained(folder: Path, before: Manifest | None, table: str, n: int) -> object | None:
-    """The IVF index of the generation in force, when it has trained lists a new one could keep."""
-    if before is None or vectors.kind_for(n) != "ivf-sq8":
-        return None
-    if (before.vector_index if table == "chunks" else before.sentence_index) != "ivf-sq8":
-        return None
-    path = faiss_path(folder, before.generation, table)
-    try:
-        return vectors.load(path)
-    except RuntimeError:  # damaged or gone: train anew, as a build would
-        log.warning("could not read %s; training new lists", path)
-        return None
+def _trained(folder: Path, before: Manifest) -> dict[str, faiss.Index]:
+    """The IVF indexes of the generation in force, whose trained lists a new one may keep."""
+    out = {}
+    for table, kind in (("chunks", before.vector_index), ("sentences", before.sentence_index)):
+        if kind != "ivf-sq8":
+            continue
+        path = faiss_path(folder, before.generation, table)
+        try:
+            out[table] = vectors.load(path)
+        except RuntimeError:  # damaged or gone: train anew, as a build would
+            log.warning("could not read %s; training new lists", path)
+    return out
 
 
 def size(folder: Path) -> int:
@@ -116,19 +126,9 @@ def size(folder: Path) -> int:
     return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file()) if folder.exists() else 0
 
 
-def current(store: Store, folder: Path) -> Manifest | None:
-    """The manifest, if it describes what SQLite holds now; None when it is missing or stale."""
-    found = manifest.load(folder)
-    return found if found is not None and found.fingerprint == store.fingerprint() else None
-
-
-def ensure(store: Store, folder: Path) -> Manifest:
-    """The current manifest, rewriting the derived files first when they lag SQLite."""
-    found = current(store, folder)
-    if found is None:
-        log.warning("index files in %s are missing or older than the database; rebuilding them", folder)
-        found = write(store, folder)
-    return found
+def pending(store: Store, folder: Path) -> int | None:
+    """Documents changed since the base part was written; None when there is no usable base."""
+    return None if manifest.load(folder) is None else len(store.changed())
 
 
 def prune(folder: Path, keep: str) -> None:

@@ -10,12 +10,13 @@ import gc
 import logging
 import sqlite3
 import threading
+import time
 from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
 
-from citeqa.index import building, disk, snapshot
+from citeqa.index import building, derived, disk, parts, snapshot
 from citeqa.index.building import ChunkParams
 from citeqa.index.embedding import Embedder
 from citeqa.index.errors import CiteqaError, DocumentNotFound, IndexFailed, IndexNotReady, InsufficientStorage
@@ -29,7 +30,7 @@ log = logging.getLogger(__name__)
 
 class Engine:
     def __init__(self, data_dir: Path, embedder: Embedder, params: ChunkParams, depth: int,
-                 seed_dir: Path | None = None):
+                 seed_dir: Path | None = None, *, merge_rows: int):
         self.data_dir = Path(data_dir)
         self.seed_dir = seed_dir
         self.embedder = embedder
@@ -37,6 +38,9 @@ class Engine:
         self.depth = depth
         self._snapshot: Snapshot | None = None
         self._write_lock = threading.Lock()
+        self.merge_rows = merge_rows
+        self._merging: threading.Thread | None = None
+        self.merges = 0  # merges into the base done by this process (the tests watch it)
         self.failure: IndexFailed | None = None  # why load() failed: readiness reports it, nothing waits
 
     def load(self) -> Engine:
@@ -64,6 +68,7 @@ class Engine:
         recorded = snap.manifest
         check_model(recorded.model, recorded.dim, self.embedder.name, self.embedder.dim, self.data_dir)
         self._install(snap)
+        self._maybe_merge()
         return self
 
     @property
@@ -89,19 +94,64 @@ class Engine:
 
     def put(self, doc: Document) -> int:
         """Add or replace a document; searchable when this returns. Returns its number of chunks."""
-        # Embedding, the slow part, runs outside the lock: only the commit waits for other writes (the
-        # loaded index has this model's vectors: checked at load, and again by the commit).
+        # Embedding and tokenizing, the slow part, run outside the lock: only the commit waits for other
+        # writes (the loaded index has this model's vectors: checked at load, and again by the commit).
         prepared = building.prepare_put([doc], self.embedder, self.params)
+        part = building.part_of(prepared)
         with self._write_lock, self._disk_full_is_507():
-            building.commit_put(self.data_dir, prepared, self.embedder, self.params)
-            self._install(snapshot.load(self.data_dir, self.embedder.name, previous=self._snapshot))
+            version = building.commit_put(self.data_dir, prepared, self.embedder, self.params)
+            stored = snapshot.store_at(self.data_dir).document(doc.doc_id)
+            self._install(self.snapshot().changed(version, [doc.doc_id], part, {doc.doc_id: stored}))
+        self._maybe_merge()
         return len(prepared[0].chunks)
 
     def delete(self, doc_id: str) -> None:
         with self._write_lock, self._disk_full_is_507():
-            if not building.delete_document(self.data_dir, doc_id):
+            version = building.delete_document(self.data_dir, doc_id)
+            if version is None:
                 raise DocumentNotFound(f"doc_id: no document {doc_id!r}; GET /v1/documents lists them")
-            self._install(snapshot.load(self.data_dir, self.embedder.name, previous=self._snapshot))
+            self._install(self.snapshot().changed(version, [doc_id], None, {doc_id: None}))
+        self._maybe_merge()
+
+    # -- merging the small parts into the base ---------------------------------------------------------
+    def _maybe_merge(self) -> None:
+        """Start a merge in the background once the rows outside the base reach `merge_rows`: searches
+        over many small parts, and a load that reads them from SQLite, would otherwise grow slow."""
+        snap = self._snapshot
+        if snap is None or snap.pending < self.merge_rows:
+            return
+        if self._merging is not None and self._merging.is_alive():
+            return
+        self._merging = threading.Thread(target=self._merge_logged, name="citeqa-merge", daemon=True)
+        self._merging.start()
+
+    def wait_for_merge(self, timeout: float | None = None) -> None:
+        if self._merging is not None:
+            self._merging.join(timeout)
+
+    def _merge_logged(self) -> None:
+        try:
+            self.merge()
+        except Exception:  # the parts stay in memory and in SQLite; the next write tries again
+            log.exception("merging into the base failed; the next write retries")
+
+    def merge(self) -> None:
+        """Fold a snapshot's segments into a new base on disk, outside the write lock; then, inside it,
+        put the base in force and add again what writes did meanwhile (read from SQLite)."""
+        snap = self.snapshot()
+        base = snap.manifest
+        store = snapshot.store_at(self.data_dir)
+        folder = self.data_dir / snapshot.INDEX_DIR
+        started = time.perf_counter()
+        new = derived.merge([(s.part, s.live) for s in snap.segments], folder, store, base.model, base.dim,
+                            snap.version)
+        with self._write_lock:
+            derived.switch(folder, new, store)
+            merged = parts.load(derived.base_path(folder, new.generation))
+            self._install(snapshot.rebase(store, merged, new, snap.version, self.snapshot()))
+        self.merges += 1
+        log.info("merged %d rows outside the base into it (%d chunks) in %.1f s", snap.pending, new.chunks,
+                 time.perf_counter() - started)
 
     def _install(self, snap: Snapshot) -> None:
         """Swaps in `snap`, then takes what is alive (libraries, model, snapshot) out of the cyclic

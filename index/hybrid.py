@@ -10,7 +10,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from citeqa.index import lexical, vectors
+from citeqa.index import vectors
 from citeqa.index.errors import InvalidInput
 from citeqa.index.records import Passage
 from citeqa.index.snapshot import Snapshot
@@ -28,19 +28,31 @@ def rrf(rankings: list[list[int]], k: int = RRF_K) -> list[tuple[int, float]]:
     return sorted(scores.items(), key=lambda item: (-item[1], item[0]))
 
 
-def _allowed_rows(rows_by_doc: dict[str, np.ndarray], doc_ids: list[str] | None) -> np.ndarray | None:
-    """The rows of the documents in `doc_ids`, or None for no filter."""
-    if doc_ids is None:
-        return None
-    parts = [rows_by_doc[d] for d in dict.fromkeys(doc_ids) if d in rows_by_doc]
-    return np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
-
-
-def _allowed_ids(ids: list[str], rows_by_doc: dict[str, np.ndarray], doc_ids: list[str] | None
-                 ) -> np.ndarray | None:
-    """The same filter as FAISS ids."""
-    rows = _allowed_rows(rows_by_doc, doc_ids)
-    return None if rows is None else np.array([vectors.faiss_id(ids[r]) for r in rows], dtype=np.int64)
+def _search(snap: Snapshot, table: str, query_vector: np.ndarray, n: int, doc_ids: list[str] | None
+            ) -> list[tuple[float, int]]:
+    """Top `n` (score, row) of `table` over every segment, dead rows and other documents left out."""
+    found = []
+    for i, seg in enumerate(snap.segments):
+        part = seg.part
+        index = part.chunk_index if table == "chunks" else part.sentence_index
+        if index.ntotal == 0 or seg.live_docs == 0:
+            continue
+        keys = part.chunk_keys if table == "chunks" else part.sentence_keys
+        allowed = None
+        if doc_ids is not None:
+            rows = snap.doc_chunk_rows(doc_ids, table)
+            offsets = snap.chunk_offsets if table == "chunks" else snap.sentence_offsets
+            local = rows[(rows >= offsets[i]) & (rows < offsets[i + 1])] - offsets[i]
+            if len(local) == 0:
+                continue
+            allowed = keys[local]
+        dead = seg.dead_chunk_keys if table == "chunks" else seg.dead_sentence_keys
+        scores, ids = vectors.search(index, query_vector, n, allowed, dead if allowed is None else None)
+        local = part.rows_of_keys(ids, table)
+        offset = (snap.chunk_offsets if table == "chunks" else snap.sentence_offsets)[i]
+        found += [(float(s), int(r) + offset) for s, r in zip(scores, local.tolist(), strict=True)]
+    found.sort(key=lambda item: (-item[0], item[1]))
+    return found[:n]
 
 
 def dense_ranking(snap: Snapshot, query_vector: np.ndarray, n: int, doc_ids: list[str] | None = None
@@ -50,31 +62,24 @@ def dense_ranking(snap: Snapshot, query_vector: np.ndarray, n: int, doc_ids: lis
     Sentence vectors catch the one-line fact that a chunk-level average dilutes; on our question
     set this lifts dense hit@1 from about 0.45 to 0.7 (docs/architecture.md, Hybrid retrieval).
     """
-    scores, ids = vectors.search(snap.faiss_index, query_vector, n,
-                                 _allowed_ids(snap.chunk_ids, snap.doc_rows, doc_ids))
-    best: dict[int, float] = {snap.row_of[int(i)]: float(s) for s, i in zip(scores, ids, strict=True)}
-    scores, ids = vectors.search(snap.sentence_index, query_vector, 4 * n,
-                                 _allowed_ids(snap.sentence_ids, snap.doc_sentence_rows, doc_ids))
-    for s, i in zip(scores, ids, strict=True):
-        for row in snap.sentence_chunks[snap.sentence_row_of[int(i)]]:
-            if float(s) > best.get(row, -1.0):
-                best[row] = float(s)
+    best: dict[int, float] = {row: score for score, row in _search(snap, "chunks", query_vector, n, doc_ids)}
+    for score, row in _search(snap, "sentences", query_vector, 4 * n, doc_ids):
+        for chunk in snap.sentence_chunks[row]:
+            if score > best.get(chunk, -1.0):
+                best[chunk] = score
     return sorted(best.items(), key=lambda item: (-item[1], item[0]))[:n]
 
 
 def lexical_ranking(snap: Snapshot, query: str, n: int, rows: np.ndarray | None) -> list[tuple[int, float]]:
     """The top `n` chunks by BM25, among `rows` when given. Only chunks sharing a word with the query
-    are ranked: sorting the whole score array cost 1.6 ms at a million passages (bench/scale.py)."""
-    if snap.bm25 is None:
-        return []
-    scores = lexical.scores(snap.bm25, query)
-    hits = np.flatnonzero(scores) if rows is None else rows[scores[rows] > 0]
+    are scored (Snapshot.bm25 reads their postings alone)."""
+    hits, scores = snap.bm25(query, rows)
     n = min(n, len(hits))
     if n <= 0:
         return []
-    top = hits[np.argpartition(-scores[hits], n - 1)[:n]]
-    top = top[np.lexsort((top, -scores[top]))]
-    return [(int(r), float(scores[r])) for r in top]
+    top = np.argpartition(-scores, n - 1)[:n]
+    top = top[np.lexsort((hits[top], -scores[top]))]
+    return [(int(hits[t]), float(scores[t])) for t in top]
 
 
 class Retriever:
@@ -97,7 +102,7 @@ class Retriever:
         snap = snap or self.snapshot()
         if vector is None and self.mode != "bm25":
             vector = self.embed(query)
-        rows = _allowed_rows(snap.doc_rows, doc_ids)
+        rows = None if doc_ids is None else snap.doc_chunk_rows(doc_ids)
         n = max(self.depth, k)
         if self.mode == "bm25":
             fused = lexical_ranking(snap, query, k, rows)

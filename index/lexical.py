@@ -1,9 +1,10 @@
-"""BM25 over chunk texts (bm25s, English stop words, Snowball stemming): exact words and names."""
+"""BM25's words and formulas: bm25s's tokenizer (English stop words, Snowball stemming) and its
+"lucene" scoring, applied by the snapshot to postings that span the index's parts (snapshot.py)."""
 
 from __future__ import annotations
 
 import logging
-from pathlib import Path
+import math
 
 import bm25s
 import numpy as np
@@ -17,28 +18,12 @@ def tokenize(texts: list[str]) -> list[list[str]]:
     return bm25s.tokenize(texts, stopwords="en", stemmer=_stemmer, return_ids=False, show_progress=False)
 
 
-def build(texts: list[str]) -> bm25s.BM25 | None:
-    """None for an empty corpus, which bm25s cannot index (and which has nothing to find)."""
-    if not texts:
-        return None
-    model = bm25s.BM25()
-    model.index(tokenize(texts), show_progress=False)
-    return model
+def idf(df: int, n: int) -> float:
+    """bm25s's "lucene" idf of a term in `df` of `n` passages (bm25s.scoring)."""
+    return math.log(1 + (n - df + 0.5) / (df + 0.5))
 
 
-def save(model: bm25s.BM25, folder: Path) -> None:
-    model.save(str(folder))
-
-
-def load(folder: Path) -> bm25s.BM25:
-    return bm25s.BM25.load(str(folder))
-
-
-def scores(model: bm25s.BM25, query: str) -> np.ndarray:
-    """BM25 score of every indexed text for `query` (zeros when no query word is known)."""
-    vocab = model.vocab_dict
-    tokens = [t for t in tokenize([query])[0] if t in vocab]
-    n = model.scores["num_docs"]
-    if not tokens:
-        return np.zeros(n, dtype=np.float32)
-    return model.get_scores(tokens).astype(np.float32)
+def tf_part(tf: np.ndarray, lengths: np.ndarray, average: float, k1: float = 1.5, b: float = 0.75
+            ) -> np.ndarray:
+    """bm25s's term-frequency part (its "lucene" method), for counts `tf` in passages of `lengths` tokens."""
+    return tf / (k1 * ((1 - b) + b * lengths / average) + tf)

@@ -1,4 +1,5 @@
-"""The manifest: which model built the index, its dimension, and which corpus state it reflects."""
+"""The manifest: which model built the index, its dimension, and which version of the store its base
+part holds (the documents changed after it are read from SQLite at load, snapshot.py)."""
 
 from __future__ import annotations
 
@@ -10,19 +11,21 @@ from pathlib import Path
 from citeqa.index.errors import IndexMismatch
 
 NAME = "manifest.json"
+FORMAT = 2  # 2: a base part of arrays (parts.py); files of an older format are rebuilt from SQLite
 
 
 @dataclass(frozen=True)
 class Manifest:
     model: str
     dim: int
-    fingerprint: str  # the store's fingerprint when the derived files were written
-    generation: str  # names the FAISS and BM25 files of this state
+    base_version: int  # the store's version (store.py) the base part was written from
+    generation: str  # names the folder of the base part
     documents: int
     chunks: int
     sentences: int
     vector_index: str = "flat"  # the kind of the chunk index (index/vectors.py `kind_for`)
     sentence_index: str = "flat"  # and of the sentence index, which has several times more rows
+    format: int = FORMAT
 
 
 def write_atomic(path: Path, data: bytes) -> None:
@@ -49,9 +52,10 @@ def load(folder: Path) -> Manifest | None:
     if not path.exists():
         return None
     try:
-        return Manifest(**json.loads(path.read_text()))
+        found = Manifest(**json.loads(path.read_text()))
     except (ValueError, TypeError):
         return None  # unreadable: the derived files are rebuilt from SQLite
+    return found if found.format == FORMAT else None
 
 
 def check_model(recorded: str, recorded_dim: int, model: str, dim: int | None, data_dir: Path) -> None:

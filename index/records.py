@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import numpy as np
+
 
 @dataclass(frozen=True)
 class Span:
@@ -74,3 +76,16 @@ class Passage:
             "score": self.score,
             "section": self.section,
         }
+
+
+@dataclass
+class Rows:
+    """One table's rows (chunks or sentences) for some documents, in document order."""
+
+    ids: list[str]
+    docs: list[str]
+    starts: np.ndarray
+    ends: np.ndarray
+    sections: list[str]
+    vectors: np.ndarray
+    kinds: list[str] | None = None  # sentences only

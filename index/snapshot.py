@@ -1,6 +1,12 @@
 """One consistent, read-only view of the index in memory: what every search reads.
 
-Updates build a new Snapshot and swap the reference, so a query sees the old state or the new.
+A snapshot is a list of segments: the base part (written to disk by the last merge, memory-mapped) and
+the small parts writes added since, each with the documents of it that are still live. A write adds a
+segment for what it brought and marks what it replaced or deleted dead, so its cost follows the change,
+not the collection; a merge (derived.py) folds the segments into a new base. Rows are numbered across
+the segments in order, and every statistic (BM25's document frequencies and lengths, the idf of terms,
+the words of the collection) counts live rows only, so results equal those of one index built anew.
+Updates make a new Snapshot and swap the reference: a query sees the old state or the new.
 """
 
 from __future__ import annotations
@@ -8,22 +14,21 @@ from __future__ import annotations
 import bisect
 import logging
 import math
-import re
-from collections.abc import Iterable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 
-from citeqa.index import derived, lexical, manifest, vectors
+from citeqa.index import derived, lexical, manifest, parts
 from citeqa.index.errors import IndexNotReady
 from citeqa.index.manifest import Manifest
+from citeqa.index.parts import Part
 from citeqa.index.records import Chunk
 from citeqa.index.store import Store, StoredDocument
 
 log = logging.getLogger(__name__)
 
-_WORD = re.compile(r"\w[\w’'-]*")
 DB_NAME = "citeqa.sqlite3"
 INDEX_DIR = "index"
 
@@ -32,171 +37,348 @@ def store_at(data_dir: Path) -> Store:
     return Store(Path(data_dir) / DB_NAME)
 
 
-@dataclass
+def _counts(ids: np.ndarray) -> dict[int, int]:
+    values, counts = np.unique(np.asarray(ids), return_counts=True)
+    return dict(zip(values.tolist(), counts.tolist(), strict=True))
+
+
+def _add(a: dict[int, int], b: dict[int, int]) -> dict[int, int]:
+    out = dict(a)
+    for k, n in b.items():
+        out[k] = out.get(k, 0) + n
+    return out
+
+
+@dataclass(frozen=True)
+class Segment:
+    """A part as one snapshot sees it: which of its documents are live, and what its dead rows held
+    (their keys, to leave them out of FAISS searches, and their terms and lengths, to leave them out of
+    the statistics)."""
+
+    part: Part
+    live: np.ndarray  # per document of the part
+    live_docs: int
+    dead_chunk_keys: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    dead_sentence_keys: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    dead_chunk_df: dict[int, int] = field(default_factory=dict)
+    dead_sentence_df: dict[int, int] = field(default_factory=dict)
+    dead_word_df: dict[int, int] = field(default_factory=dict)
+    dead_chunks: int = 0
+    dead_sentences: int = 0
+    dead_length: int = 0  # BM25 tokens of the dead chunks
+
+    @staticmethod
+    def of(part: Part) -> Segment:
+        return Segment(part, np.ones(len(part.docs), dtype=bool), len(part.docs))
+
+    @property
+    def live_chunks(self) -> int:
+        return self.part.chunks - self.dead_chunks
+
+    @property
+    def live_sentences(self) -> int:
+        return self.part.sentences - self.dead_sentences
+
+    def without(self, doc_ids: Iterable[str]) -> Segment:
+        """This segment with `doc_ids` dead: the same object when it holds none of them live."""
+        p = self.part
+        gone = sorted({p.doc_of[d] for d in doc_ids if d in p.doc_of and self.live[p.doc_of[d]]})
+        if not gone:
+            return self
+        live = self.live.copy()
+        live[gone] = False
+        c = [np.arange(p.doc_chunk_lo[d], p.doc_chunk_lo[d + 1]) for d in gone]
+        s = [np.arange(p.doc_sentence_lo[d], p.doc_sentence_lo[d + 1]) for d in gone]
+        crows, srows = np.concatenate(c), np.concatenate(s)
+        tf_terms = np.concatenate([p.tf_terms[p.tf_ptr[r0]:p.tf_ptr[r1]] for r0, r1 in
+                                   ((p.doc_chunk_lo[d], p.doc_chunk_lo[d + 1]) for d in gone)])
+        sent_terms = np.concatenate([p.sent_terms[p.sent_ptr[r0]:p.sent_ptr[r1]] for r0, r1 in
+                                     ((p.doc_sentence_lo[d], p.doc_sentence_lo[d + 1]) for d in gone)])
+        word_ids = np.concatenate([p.word_ids[p.word_ptr[d]:p.word_ptr[d + 1]] for d in gone])
+        return replace(
+            self, live=live, live_docs=self.live_docs - len(gone),
+            dead_chunk_keys=np.concatenate([self.dead_chunk_keys, p.chunk_keys[crows]]),
+            dead_sentence_keys=np.concatenate([self.dead_sentence_keys, p.sentence_keys[srows]]),
+            dead_chunk_df=_add(self.dead_chunk_df, _counts(tf_terms)),
+            dead_sentence_df=_add(self.dead_sentence_df, _counts(sent_terms)),
+            dead_word_df=_add(self.dead_word_df, _counts(word_ids)),
+            dead_chunks=self.dead_chunks + len(crows), dead_sentences=self.dead_sentences + len(srows),
+            dead_length=self.dead_length + int(np.asarray(p.chunk_len[crows]).sum()))
+
+    def chunk_live(self, row: int) -> bool:
+        return bool(self.live[self.part.chunk_doc[row]])
+
+    def sentence_live(self, row: int) -> bool:
+        return bool(self.live[self.part.sentence_doc[row]])
+
+
+class _Rows:
+    """One per-row field across the segments, read as if it were one list (`snap.sentence_kinds[row]`).
+    `get(segment index, row in its part)` reads it; it holds the segments, never the snapshot, so a
+    replaced snapshot is freed by reference counting alone (the engine keeps the collector off)."""
+
+    def __init__(self, offsets: list[int], get: Callable[[int, int], object]):
+        self._offsets, self._get = offsets, get
+
+    def __len__(self) -> int:
+        return self._offsets[-1]
+
+    def __getitem__(self, row: int):
+        if row < 0:
+            row += len(self)
+        if not 0 <= row < len(self):
+            raise IndexError(row)
+        i = bisect.bisect_right(self._offsets, row) - 1
+        return self._get(i, row - self._offsets[i])
+
+    def __iter__(self) -> Iterator:
+        return (self[r] for r in range(len(self)))
+
+
+def _views(segments: list[Segment], chunk_offsets: list[int], sentence_offsets: list[int]
+           ) -> dict[str, _Rows]:
+    p = [s.part for s in segments]
+
+    def chunk_sentences(i: int, r: int) -> range:
+        if not segments[i].chunk_live(r):
+            return range(0)
+        off = sentence_offsets[i]
+        return range(off + int(p[i].chunk_sent_lo[r]), off + int(p[i].chunk_sent_hi[r]))
+
+    def sentence_chunks(i: int, r: int) -> range:
+        if not segments[i].sentence_live(r):
+            return range(0)
+        off = chunk_offsets[i]
+        return range(off + int(p[i].sentence_chunk_lo[r]), off + int(p[i].sentence_chunk_hi[r]))
+
+    c, s = chunk_offsets, sentence_offsets
+    return {
+        "chunk_ids": _Rows(c, lambda i, r: p[i].chunk_id(r)),
+        "chunk_docs": _Rows(c, lambda i, r: p[i].docs[p[i].chunk_doc[r]]),
+        "chunk_starts": _Rows(c, lambda i, r: int(p[i].chunk_start[r])),
+        "chunk_ends": _Rows(c, lambda i, r: int(p[i].chunk_end[r])),
+        "chunk_sections": _Rows(c, lambda i, r: p[i].sections[int(p[i].chunk_section[r])]),
+        "chunk_sentences": _Rows(c, chunk_sentences),
+        "sentence_ids": _Rows(s, lambda i, r: p[i].sentence_id(r)),
+        "sentence_docs": _Rows(s, lambda i, r: p[i].docs[p[i].sentence_doc[r]]),
+        "sentence_starts": _Rows(s, lambda i, r: int(p[i].sentence_start[r])),
+        "sentence_ends": _Rows(s, lambda i, r: int(p[i].sentence_end[r])),
+        "sentence_sections": _Rows(s, lambda i, r: p[i].sections[int(p[i].sentence_section[r])]),
+        "sentence_kinds": _Rows(s, lambda i, r: p[i].kinds[int(p[i].sentence_kind[r])]),
+        "sentence_terms": _Rows(s, lambda i, r: p[i].sentence_terms(r)),
+        "section_terms": _Rows(s, lambda i, r: p[i].section_terms_of(int(p[i].sentence_section[r]))),
+        "sentence_chunks": _Rows(s, sentence_chunks),
+    }
+
+
 class Snapshot:
-    manifest: Manifest
-    documents: dict[str, StoredDocument]
-    chunk_ids: list[str]
-    chunk_docs: list[str]
-    chunk_starts: np.ndarray
-    chunk_ends: np.ndarray
-    faiss_index: object
-    sentence_index: object
-    bm25: object | None
-    sentence_ids: list[str]
-    sentence_docs: list[str]
-    sentence_starts: np.ndarray
-    sentence_ends: np.ndarray
-    sentence_vectors: np.ndarray  # float16: half the memory, cosines within 1e-3 (read by `sentence_vector`)
-    row_of: dict[int, int] = field(default_factory=dict)  # FAISS id -> chunk row
-    doc_rows: dict[str, np.ndarray] = field(default_factory=dict)  # doc_id -> its chunk rows
-    sentence_row_of: dict[int, int] = field(default_factory=dict)  # FAISS id -> sentence row
-    doc_sentence_rows: dict[str, np.ndarray] = field(default_factory=dict)
-    sentence_chunks: list[list[int]] = field(default_factory=list)  # sentence row -> chunk rows holding it
-    chunk_sentences: list[list[int]] = field(default_factory=list)  # chunk row -> its sentence rows, in order
-    sentence_terms: list[frozenset[str]] = field(default_factory=list)  # stemmed content words per sentence
-    term_df: dict[str, int] = field(default_factory=dict)  # sentences holding each term
-    words: list[str] = field(default_factory=list)  # every distinct lower-cased word, sorted
-    word_docs: dict[str, int] = field(default_factory=dict)  # documents holding each of them
-    chunk_sections: list[str] = field(default_factory=list)  # section path per chunk ("" in plain text)
-    sentence_sections: list[str] = field(default_factory=list)  # section path per sentence
-    sentence_kinds: list[str] = field(default_factory=list)  # block kind per sentence (blocks.py; "text")
-    section_terms: list[frozenset[str]] = field(default_factory=list)  # its stemmed words, per sentence
-    # The snapshot this one replaces, if any: what a sentence id had in it, it has here (an id names
-    # its document, place and words), so a write tokenizes only the sentences it brought.
-    previous: Snapshot | None = None
+    def __init__(self, manifest: Manifest, version: int, segments: list[Segment],
+                 documents: dict[str, StoredDocument]):
+        self.manifest = manifest
+        self.version = version  # the store's version this snapshot shows (store.py)
+        self.segments = segments
+        self.documents = documents
+        self.chunk_offsets = np.cumsum([0] + [s.part.chunks for s in segments]).tolist()
+        self.sentence_offsets = np.cumsum([0] + [s.part.sentences for s in segments]).tolist()
+        self.chunk_count, self.sentence_count = self.chunk_offsets[-1], self.sentence_offsets[-1]
+        self.live_chunks = sum(s.live_chunks for s in segments)
+        self.live_sentences = sum(s.live_sentences for s in segments)
+        self.total_length = sum(s.part.total_length - s.dead_length for s in segments)
+        self._idf: dict[str, float] = {}
+        for name, view in _views(segments, self.chunk_offsets, self.sentence_offsets).items():
+            setattr(self, name, view)
 
-    def __post_init__(self) -> None:
-        self.row_of = {vectors.faiss_id(cid): row for row, cid in enumerate(self.chunk_ids)}
-        self.sentence_row_of = {vectors.faiss_id(sid): row for row, sid in enumerate(self.sentence_ids)}
-        self.doc_rows = _rows_by_doc(self.chunk_docs)
-        self.doc_sentence_rows = _rows_by_doc(self.sentence_docs)
-        self.sentence_chunks = [[] for _ in self.sentence_ids]
-        for doc_id, sent_rows in self.doc_sentence_rows.items():
-            chunk_rows = self.doc_rows.get(doc_id, np.zeros(0, dtype=np.int64))
-            # A document's chunks are in order and both their starts and ends increase, so the
-            # chunks holding a sentence form one run: those starting at or before it, ending at or after it.
-            first = np.searchsorted(self.chunk_ends[chunk_rows], self.sentence_ends[sent_rows], side="left")
-            starts = self.chunk_starts[chunk_rows]
-            last = np.searchsorted(starts, self.sentence_starts[sent_rows], side="right")
-            for r, lo, hi in zip(sent_rows.tolist(), first.tolist(), last.tolist(), strict=True):
-                self.sentence_chunks[r] = chunk_rows[lo:hi].tolist()
-        self.chunk_sentences = [[] for _ in self.chunk_ids]
-        for r, rows in enumerate(self.sentence_chunks):
-            for row in rows:
-                self.chunk_sentences[row].append(r)
-        before, self.previous = self.previous, None  # not kept: the old snapshot's memory goes with it
-        self._terms(before)
-        self._vocabulary(before)
-        self.chunk_sections = self.chunk_sections or [""] * len(self.chunk_ids)
-        self.sentence_sections = self.sentence_sections or [""] * len(self.sentence_ids)
-        self.sentence_kinds = self.sentence_kinds or ["text"] * len(self.sentence_ids)
-        distinct = sorted(set(self.sentence_sections))
-        terms_of = dict(zip(distinct, (frozenset(t) for t in lexical.tokenize(distinct)), strict=True)) \
-            if distinct else {}
-        self.section_terms = [terms_of[s] for s in self.sentence_sections]
+    # -- rows -------------------------------------------------------------------------------------
+    def locate(self, table: str, row: int) -> tuple[int, int]:
+        """(segment, row within its part) of a row."""
+        offsets = self.chunk_offsets if table == "chunks" else self.sentence_offsets
+        i = bisect.bisect_right(offsets, row) - 1
+        return i, row - offsets[i]
 
-    def _terms(self, before: Snapshot | None) -> None:
-        """`sentence_terms` and `term_df`: carried over from `before` for the sentences both hold,
-        worked out for the rest, so their cost follows the change, not the collection."""
-        known = dict(zip(before.sentence_ids, before.sentence_terms, strict=True)) if before else {}
-        new = [r for r, sid in enumerate(self.sentence_ids) if sid not in known]
-        made = dict(zip(new, (frozenset(t) for t in lexical.tokenize([self.sentence(r) for r in new])),
-                        strict=True)) if new else {}
-        self.sentence_terms = [made[r] if r in made else known[sid]
-                               for r, sid in enumerate(self.sentence_ids)]
-        kept = set(self.sentence_ids)
-        self.term_df = _recount(before.term_df if before else {},
-                                gone=(terms for sid, terms in known.items() if sid not in kept),
-                                came=made.values())
+    def same_doc(self, a: int, b: int) -> bool:
+        """Whether sentence rows `a` and `b` are of one live document (neighbours across segments or of a
+        replaced version are not)."""
+        if not (0 <= a < self.sentence_count and 0 <= b < self.sentence_count):
+            return False
+        (i, ra), (j, rb) = self.locate("sentences", a), self.locate("sentences", b)
+        if i != j:
+            return False
+        part = self.segments[i].part
+        return part.sentence_doc[ra] == part.sentence_doc[rb] and self.segments[i].sentence_live(ra)
 
-    def _vocabulary(self, before: Snapshot | None) -> None:
-        """`words`, from `word_docs` (each word's number of documents), which a write updates by the words
-        of the documents it adds and removes, rather than reading every document again."""
-        def words_of(doc: StoredDocument) -> set[str]:
-            return {w.lower() for w in _WORD.findall(doc.text)}
-
-        def changed(doc: StoredDocument, other: dict[str, StoredDocument]) -> bool:
-            return doc.doc_id not in other or other[doc.doc_id].text != doc.text
-
-        old = before.documents if before else {}
-        self.word_docs = _recount(before.word_docs if before else {},
-                                  gone=(words_of(d) for d in old.values() if changed(d, self.documents)),
-                                  came=(words_of(d) for d in self.documents.values() if changed(d, old)))
-        self.words = sorted(self.word_docs)
+    def doc_chunk_rows(self, doc_ids: Iterable[str], table: str = "chunks") -> np.ndarray:
+        """The live rows of `doc_ids`, in row order."""
+        out = []
+        for i, seg in enumerate(self.segments):
+            bounds = seg.part.doc_chunk_lo if table == "chunks" else seg.part.doc_sentence_lo
+            off = (self.chunk_offsets if table == "chunks" else self.sentence_offsets)[i]
+            for d in dict.fromkeys(doc_ids):
+                k = seg.part.doc_of.get(d)
+                if k is not None and seg.live[k]:
+                    out.append(np.arange(off + bounds[k], off + bounds[k + 1]))
+        return np.sort(np.concatenate(out)) if out else np.zeros(0, dtype=np.int64)
 
     def counts(self) -> dict[str, int]:
-        return {"documents": len(self.documents), "chunks": len(self.chunk_ids),
-                "sentences": len(self.sentence_ids)}
+        return {"documents": len(self.documents), "chunks": self.live_chunks,
+                "sentences": self.live_sentences}
 
     def chunk_row(self, chunk_id: str) -> int | None:
-        return self.row_of.get(vectors.faiss_id(chunk_id))
+        key = np.array([parts.vectors.faiss_id(chunk_id)], dtype=np.int64)
+        for i, seg in enumerate(self.segments):
+            p = seg.part
+            if p.chunks == 0:
+                continue
+            pos = np.searchsorted(p.chunk_sorted_keys, key)[0]
+            if pos < p.chunks and p.chunk_sorted_keys[pos] == key[0]:
+                row = int(p.chunk_key_order[pos])
+                if seg.chunk_live(row):
+                    return self.chunk_offsets[i] + row
+        return None
 
     def sentence_vector(self, row: int) -> np.ndarray:
-        return self.sentence_vectors[row].astype(np.float32)
+        i, r = self.locate("sentences", row)
+        return np.asarray(self.segments[i].part.sentence_vectors[r], dtype=np.float32)
 
     def sentence(self, row: int) -> str:
-        start, end = int(self.sentence_starts[row]), int(self.sentence_ends[row])
-        return self.documents[self.sentence_docs[row]].text[start:end]
+        i, r = self.locate("sentences", row)
+        p = self.segments[i].part
+        return self.documents[p.docs[p.sentence_doc[r]]].text[int(p.sentence_start[r]):int(p.sentence_end[r])]
 
-    def mentions(self, prefix: str) -> bool:
-        """Whether any word of the collection starts with `prefix` (lower case)."""
-        i = bisect.bisect_left(self.words, prefix)
-        return i < len(self.words) and self.words[i].startswith(prefix)
+    def chunk(self, row: int) -> Chunk:
+        i, r = self.locate("chunks", row)
+        p = self.segments[i].part
+        doc = self.documents[p.docs[p.chunk_doc[r]]]
+        start, end = int(p.chunk_start[r]), int(p.chunk_end[r])
+        return Chunk(p.chunk_id(r), doc.doc_id, doc.title, start, end, doc.text[start:end],
+                     p.sections[int(p.chunk_section[r])])
+
+    # -- statistics over live rows ------------------------------------------------------------------
+    def _df(self, term: str, table: str) -> int:
+        n = 0
+        for seg in self.segments:
+            t = seg.part.term_of.get(term)
+            if t is not None:
+                if table == "chunks":
+                    n += int(seg.part.chunk_df[t]) - seg.dead_chunk_df.get(t, 0)
+                else:
+                    n += int(seg.part.sentence_df[t]) - seg.dead_sentence_df.get(t, 0)
+        return n
 
     def idf(self, term: str) -> float:
         """Smoothed inverse sentence frequency; unseen terms weigh most."""
-        n = len(self.sentence_ids)
-        return math.log((n + 1) / (self.term_df.get(term, 0) + 0.5))
+        found = self._idf.get(term)
+        if found is None:
+            found = math.log((self.live_sentences + 1) / (self._df(term, "sentences") + 0.5))
+            self._idf[term] = found
+        return found
 
-    def chunk(self, row: int) -> Chunk:
-        doc = self.documents[self.chunk_docs[row]]
-        start, end = int(self.chunk_starts[row]), int(self.chunk_ends[row])
-        return Chunk(self.chunk_ids[row], doc.doc_id, doc.title, start, end, doc.text[start:end],
-                     self.chunk_sections[row])
+    def mentions(self, prefix: str) -> bool:
+        """Whether any word of a live document starts with `prefix` (lower case)."""
+        for seg in self.segments:
+            words = seg.part.words
+            i = bisect.bisect_left(words, prefix)
+            while i < len(words) and words[i].startswith(prefix):
+                if int(seg.part.word_df[i]) - seg.dead_word_df.get(i, 0) > 0:
+                    return True
+                i += 1
+        return False
+
+    def bm25(self, query: str, rows: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """(rows, scores) of the live chunks sharing a word with `query`, scored by BM25 with the
+        statistics of all live chunks, as bm25s scores them in an index of those chunks alone. Only
+        their postings are read: the cost follows the query's words, not the collection's size.
+        `rows`: only these (sorted) rows."""
+        tokens = [t for t in lexical.tokenize([query])[0] if self._df(t, "chunks") > 0] \
+            if query.strip() else []
+        if not tokens or self.live_chunks == 0:
+            return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
+        average = self.total_length / self.live_chunks
+        weights = {t: (lexical.idf(self._df(t, "chunks"), self.live_chunks), n)
+                   for t, n in _tally(tokens).items()}
+        found_rows, found_scores = [], []
+        for i, seg in enumerate(self.segments):
+            p = seg.part
+            hits, values = [], []
+            for term, (idf, times) in weights.items():
+                t = p.term_of.get(term)
+                if t is None:
+                    continue
+                lo, hi = int(p.post_ptr[t]), int(p.post_ptr[t + 1])
+                local = np.asarray(p.post_rows[lo:hi])
+                tf = np.asarray(p.post_counts[lo:hi], dtype=np.float64)
+                lengths = np.asarray(p.chunk_len[local], dtype=np.float64)
+                hits.append(local)
+                values.append(times * idf * lexical.tf_part(tf, lengths, average))
+            if not hits:
+                continue
+            local = np.concatenate(hits)
+            score = np.concatenate(values)
+            if len(hits) > 1:
+                local, inverse = np.unique(local, return_inverse=True)
+                score = np.bincount(inverse, weights=score)
+            if seg.dead_chunks:
+                keep = seg.live[p.chunk_doc[local]]
+                local, score = local[keep], score[keep]
+            found_rows.append(local + self.chunk_offsets[i])
+            found_scores.append(score)
+        if not found_rows:
+            return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
+        out_rows, out_scores = np.concatenate(found_rows), np.concatenate(found_scores).astype(np.float32)
+        if rows is not None:
+            keep = np.isin(out_rows, rows)
+            out_rows, out_scores = out_rows[keep], out_scores[keep]
+        return out_rows, out_scores
+
+    @property
+    def pending(self) -> int:
+        """Rows outside the base, live or dead: what a merge into the base would fold in."""
+        base = self.segments[0]
+        return sum(s.part.sentences + s.part.chunks for s in self.segments[1:]) \
+            + base.dead_chunks + base.dead_sentences
+
+    def changed(self, version: int, doc_ids: list[str], part: Part | None,
+                documents: dict[str, StoredDocument | None]) -> Snapshot:
+        """This snapshot after a write: `doc_ids` dead wherever they were, `part` (their new rows) added,
+        `documents` (None for a deleted one) updated. Small segments are folded together as they
+        come, each into one of about its size, so no row is copied more than about log(n) times."""
+        segments = [seg.without(doc_ids) for seg in self.segments]
+        if part is not None and part.chunks:
+            segments.append(Segment.of(part))
+        segments = _fold(segments)
+        docs = dict(self.documents)
+        for doc_id, doc in documents.items():
+            if doc is None:
+                docs.pop(doc_id, None)
+            else:
+                docs[doc_id] = doc
+        return Snapshot(self.manifest, version, segments, docs)
 
 
-def _recount(counts: dict[str, int], gone: Iterable[Iterable[str]], came: Iterable[Iterable[str]]
-             ) -> dict[str, int]:
-    """How many items hold each key, after the items `gone` left and the items `came` arrived."""
-    counts = dict(counts)
-    for keys in gone:
-        for k in keys:
-            counts[k] -= 1
-    for keys in came:
-        for k in keys:
-            counts[k] = counts.get(k, 0) + 1
-    return {k: n for k, n in counts.items() if n > 0}
+def _tally(tokens: list[str]) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for t in tokens:
+        out[t] = out.get(t, 0) + 1
+    return out
 
 
-def _rows_by_doc(doc_ids: list[str]) -> dict[str, np.ndarray]:
-    rows: dict[str, list[int]] = {}
-    for row, doc_id in enumerate(doc_ids):
-        rows.setdefault(doc_id, []).append(row)
-    return {d: np.array(r, dtype=np.int64) for d, r in rows.items()}
+def _fold(segments: list[Segment]) -> list[Segment]:
+    """Merge the newest small segments while the newest holds at least half the rows of the one before."""
+    def size(seg: Segment) -> int:
+        return seg.part.chunks + seg.part.sentences
+
+    segments = [s for i, s in enumerate(segments) if i == 0 or s.live_docs]
+    while len(segments) > 2 and 2 * size(segments[-1]) >= size(segments[-2]):
+        a, b = segments[-2], segments[-1]
+        dim = a.part.chunk_index.d
+        merged = parts.merge([(a.part, a.live), (b.part, b.live)], dim, parts.flat_vectors)
+        segments[-2:] = [Segment.of(merged)]
+    return segments
 
 
-def _read(store: Store, folder: Path, current: Manifest, previous: Snapshot | None = None) -> Snapshot:
-    ids, docs, starts, ends, _ = store.rows("chunks", vectors=False)
-    sids, sdocs, sstarts, sends, svecs = store.rows("sentences")
-    index = vectors.load(derived.faiss_path(folder, current.generation, "chunks"))
-    sentence_index = vectors.load(derived.faiss_path(folder, current.generation, "sentences"))
-    bm25 = lexical.load(derived.bm25_path(folder, current.generation)) if ids else None
-    if index.ntotal != len(ids):
-        raise ValueError(f"FAISS holds {index.ntotal} vectors, SQLite {len(ids)} chunks")
-    if sentence_index.ntotal != len(sids):
-        raise ValueError(f"FAISS holds {sentence_index.ntotal} sentence vectors, SQLite {len(sids)}")
-    return Snapshot(current, {d.doc_id: d for d in store.documents()}, ids, docs, starts, ends, index,
-                    sentence_index, bm25,
-                    sids, sdocs, sstarts, sends, svecs.astype(np.float16),
-                    chunk_sections=store.column("chunks", "section"),
-                    sentence_sections=store.column("sentences", "section"),
-                    sentence_kinds=store.column("sentences", "kind"), previous=previous)
-
-
-def load(data_dir: Path, model: str, previous: Snapshot | None = None) -> Snapshot:
-    """Open the index in `data_dir`, re-deriving FAISS and BM25 from SQLite when they are stale or broken.
-    `previous`, the snapshot in use, lends what the new one shares with it (see `Snapshot.previous`)."""
+# -- loading ------------------------------------------------------------------------------------------
+def load(data_dir: Path, model: str) -> Snapshot:
+    """Open the index in `data_dir`: the base part from disk, and a segment for the documents changed
+    since it was written, read from SQLite. Missing or damaged base files are rebuilt from SQLite."""
     data_dir = Path(data_dir)
     store = store_at(data_dir)
     if not store.exists():
@@ -207,10 +389,47 @@ def load(data_dir: Path, model: str, previous: Snapshot | None = None) -> Snapsh
                             f"citeqa index build --data {data_dir}")
     manifest.check_model(meta["model"], int(meta["dim"]), model, None, data_dir)
     folder = data_dir / INDEX_DIR
-    current = derived.ensure(store, folder)
-    try:
-        return _read(store, folder, current, previous)
-    except (RuntimeError, ValueError, OSError) as exc:  # a damaged FAISS or BM25 file
-        log.warning("index files in %s are damaged or missing (%s); rebuilding them from the database",
-                    folder, exc)
-        return _read(store, folder, derived.write(store, folder))
+    found = manifest.load(folder)
+    if found is not None:
+        try:
+            return _read(store, folder, found)
+        except (RuntimeError, ValueError, OSError, KeyError) as exc:  # damaged, missing or foreign files
+            log.warning("index files in %s are damaged or do not match the database (%s); rebuilding them "
+                        "from the database", folder, exc)
+    else:
+        log.warning("no usable index files in %s; building them from the database", folder)
+    return _read(store, folder, derived.write(store, folder))
+
+
+def _read(store: Store, folder: Path, current: Manifest) -> Snapshot:
+    base = parts.load(derived.base_path(folder, current.generation))
+    with store.view() as view:
+        version = view.version()
+        changed = view.changed()
+        documents = {d.doc_id: d for d in view.documents()}
+        fresh = [d for d in changed if d in documents]
+        delta = _part_of(view, fresh, documents, int(current.dim)) if fresh else None
+    base_segment = Segment.of(base).without(changed)
+    live = {d for d, alive in zip(base.docs, base_segment.live.tolist(), strict=True) if alive}
+    if live | set(fresh) != set(documents):
+        raise ValueError(f"the base part holds {len(live)} of {len(documents)} documents not changed since")
+    segments = [base_segment] + ([Segment.of(delta)] if delta is not None and delta.chunks else [])
+    return Snapshot(current, version, segments, documents)
+
+
+def _part_of(view: Store, doc_ids: list[str], documents: dict[str, StoredDocument], dim: int) -> Part:
+    texts = {d: documents[d].text for d in doc_ids}
+    return parts.build(texts, view.table("chunks", doc_ids, dim), view.table("sentences", doc_ids, dim))
+
+
+def rebase(store: Store, base: Part, current: Manifest, since: int, now: Snapshot) -> Snapshot:
+    """The snapshot `now` on the new `base` (the merge of a snapshot at version `since`): the documents
+    changed after `since`, what writes did while the merge ran, are read from SQLite as one segment."""
+    with store.view() as view:
+        changed = view.changed(after=since)
+        fresh = [d for d in changed if d in now.documents]
+        delta = _part_of(view, fresh, now.documents, int(current.dim)) if fresh else None
+    segments = [Segment.of(base).without(changed)]
+    if delta is not None and delta.chunks:
+        segments.append(Segment.of(delta))
+    return Snapshot(current, now.version, segments, now.documents)

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from citeqa.index.records import Chunk, Document, Sentence
+from citeqa.index.records import Chunk, Document, Rows, Sentence
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -31,6 +31,7 @@ CREATE TABLE IF NOT EXISTS sentences (
     sentence_id TEXT PRIMARY KEY, doc_id TEXT NOT NULL REFERENCES documents(doc_id) ON DELETE CASCADE,
     position INTEGER NOT NULL, start INTEGER NOT NULL, "end" INTEGER NOT NULL, vector BLOB NOT NULL,
     section TEXT NOT NULL DEFAULT '', kind TEXT NOT NULL DEFAULT 'text');
+CREATE TABLE IF NOT EXISTS changed (doc_id TEXT PRIMARY KEY, version INTEGER);
 CREATE INDEX IF NOT EXISTS chunks_doc ON chunks(doc_id, position);
 CREATE INDEX IF NOT EXISTS sentences_doc ON sentences(doc_id, position);
 """
@@ -126,6 +127,18 @@ class Store:
         finally:
             db.close()
 
+    @contextmanager
+    def view(self) -> Iterator[Store]:
+        """This store as of one moment: every read through the view sees the same committed state."""
+        db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+        try:
+            db.execute("BEGIN")
+            db.execute("SELECT 1 FROM meta LIMIT 1").fetchall()  # the read snapshot starts here
+            yield self.through(db)
+            db.execute("COMMIT")
+        finally:
+            db.close()
+
     def through(self, db: sqlite3.Connection) -> Store:
         """This store as seen inside the open transaction `db`: its reads include the uncommitted changes."""
         view = Store(self.path)
@@ -140,6 +153,39 @@ class Store:
     @staticmethod
     def set_meta(db: sqlite3.Connection, **values: str) -> None:
         db.executemany("INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)", list(values.items()))
+
+    # -- versions: what changed since the index files were written --------------------------------
+    # Every committed change bumps `version` and records its documents in `changed`; a merge that writes
+    # the index files of version V then forgets the changes up to V. So the files plus the documents
+    # in `changed` always give the whole state, whenever a process was killed.
+    def version(self) -> int:
+        with self.reading() as db:
+            row = db.execute("SELECT value FROM meta WHERE key = 'version'").fetchone()
+        return int(row[0]) if row else 0
+
+    @staticmethod
+    def bump(db: sqlite3.Connection) -> int:
+        """Close a change (inside its transaction): the documents it touched get the next version."""
+        row = db.execute("SELECT value FROM meta WHERE key = 'version'").fetchone()
+        version = (int(row[0]) if row else 0) + 1
+        Store.set_meta(db, version=str(version))
+        db.execute("UPDATE changed SET version = ? WHERE version IS NULL", (version,))
+        return version
+
+    def changed(self, after: int | None = None) -> list[str]:
+        """Documents changed (added, replaced or deleted) since the index files, or after `after`."""
+        with self.reading() as db:
+            if after is None:
+                rows = db.execute("SELECT doc_id FROM changed ORDER BY doc_id")
+            else:
+                rows = db.execute("SELECT doc_id FROM changed WHERE version IS NULL OR version > ? "
+                                  "ORDER BY doc_id", (after,))
+            return [r[0] for r in rows]
+
+    def forget_changes(self, upto: int) -> None:
+        """The index files now hold every change up to version `upto`."""
+        with self.transaction() as db:
+            db.execute("DELETE FROM changed WHERE version <= ?", (upto,))
 
     # -- writing ----------------------------------------------------------------------------------
     @staticmethod
@@ -168,6 +214,7 @@ class Store:
 
     @staticmethod
     def remove(db: sqlite3.Connection, doc_id: str) -> bool:
+        db.execute("INSERT OR REPLACE INTO changed(doc_id, version) VALUES (?, NULL)", (doc_id,))
         db.execute("DELETE FROM chunks WHERE doc_id = ?", (doc_id,))
         db.execute("DELETE FROM sentences WHERE doc_id = ?", (doc_id,))
         return db.execute("DELETE FROM documents WHERE doc_id = ?", (doc_id,)).rowcount > 0
@@ -229,6 +276,30 @@ class Store:
         matrix = np.frombuffer(b"".join(r[4] for r in rows), dtype=np.float32)
         shape = (len(rows), -1) if matrix.size else (0, 0)
         return ids, doc_ids, starts, ends, matrix.reshape(shape)
+
+    def table(self, table: str, doc_ids: list[str] | None = None, dim: int = 0) -> Rows:
+        """The rows of `table` (all, or those of `doc_ids`), grouped by document in doc_id order."""
+        if table not in ("chunks", "sentences"):
+            raise ValueError(f"table must be chunks or sentences, not {table!r}")
+        key = "chunk_id" if table == "chunks" else "sentence_id"
+        kind = ", kind" if table == "sentences" else ""
+        select = f'SELECT {key}, doc_id, start, "end", section, vector{kind} FROM {table}'
+        with self.reading() as db:
+            if doc_ids is None:
+                rows = db.execute(f"{select} ORDER BY doc_id, position").fetchall()
+            else:
+                rows = []
+                wanted = sorted(set(doc_ids))
+                for i in range(0, len(wanted), 500):
+                    batch = wanted[i:i + 500]
+                    rows += db.execute(f"{select} WHERE doc_id IN ({','.join('?' * len(batch))}) "
+                                       "ORDER BY doc_id, position", batch).fetchall()
+        matrix = np.frombuffer(b"".join(r[5] for r in rows), dtype=np.float32)
+        return Rows([r[0] for r in rows], [r[1] for r in rows],
+                    np.array([r[2] for r in rows], dtype=np.int64),
+                    np.array([r[3] for r in rows], dtype=np.int64), [r[4] for r in rows],
+                    matrix.reshape(len(rows), -1) if rows else np.zeros((0, dim), dtype=np.float32),
+                    [r[6] for r in rows] if kind else None)
 
     def column(self, table: str, name: str) -> list[str]:
         """One added text column (`section` of chunks or sentences, `kind` of sentences), in the order

@@ -134,9 +134,10 @@ def nprobe_for(index: faiss.Index, allowed_count: int | None = None) -> int:
     return min(nlist, max(NPROBE, math.ceil(NPROBE * index.ntotal / allowed_count)))
 
 
-def search(index: faiss.Index, query: np.ndarray, k: int, allowed: np.ndarray | None = None
-           ) -> tuple[np.ndarray, np.ndarray]:
-    """Top `k` (scores, ids) for one query vector; `allowed` limits the search to those ids."""
+def search(index: faiss.Index, query: np.ndarray, k: int, allowed: np.ndarray | None = None,
+           dead: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Top `k` (scores, ids) for one query vector; `allowed` limits the search to those ids, and `dead`
+    ids (rows a later write replaced or deleted) are never returned."""
     if index.ntotal == 0 or k <= 0:
         return np.zeros(0, dtype=np.float32), np.zeros(0, dtype=np.int64)
     selector = None
@@ -144,6 +145,9 @@ def search(index: faiss.Index, query: np.ndarray, k: int, allowed: np.ndarray | 
         if len(allowed) == 0:
             return np.zeros(0, dtype=np.float32), np.zeros(0, dtype=np.int64)
         selector = faiss.IDSelectorBatch(np.asarray(allowed, dtype=np.int64))
+    elif dead is not None and len(dead):
+        batch = faiss.IDSelectorBatch(np.asarray(dead, dtype=np.int64))
+        selector = faiss.IDSelectorNot(batch)
     ivf = faiss.try_extract_index_ivf(index)
     if ivf is not None:
         params = faiss.SearchParametersIVF(nprobe=nprobe_for(ivf, None if allowed is None else len(allowed)))

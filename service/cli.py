@@ -93,13 +93,16 @@ def index_stats(data: DataOpt = None) -> None:
         where = settings.data_dir
         _fail(f"no index in {where}; build it with: citeqa index build --data {where}")
     counts, meta = store.counts(), store.meta()
-    fresh = derived.current(store, settings.data_dir / INDEX_DIR) is not None
+    pending = derived.pending(store, settings.data_dir / INDEX_DIR)
     typer.echo(f"data:        {settings.data_dir}")
     typer.echo(f"model:       {meta.get('model', '-')} ({meta.get('dim', '-')} dimensions)")
     for key in ("documents", "chunks", "sentences"):
         typer.echo(f"{key + ':':<12} {counts[key]}")
     typer.echo(f"fingerprint: {store.fingerprint()}")
-    typer.echo(f"index files: {'up to date' if fresh else 'stale (rebuilt on next start)'}")
+    if pending is None:
+        typer.echo("index files: missing (rebuilt on next start)")
+    else:
+        typer.echo(f"index files: {pending} documents changed since the last merge (read at start)")
 
 
 @app.command()
@@ -317,7 +320,7 @@ def bench(
 
     settings = _settings()
     setup = Setup(settings.embedder(), settings.chunk_params(), settings.search_depth, settings.top_k,
-                  settings.abstain_threshold, settings.batch_window_ms)
+                  settings.abstain_threshold, settings.batch_window_ms, settings.merge_rows)
     questions = [q.question for q in dataset.load(dataset.DEFAULT_SET)]
     try:
         sizes = None if large is None else tuple(int(n) for n in large.split(",") if int(n) > 0)

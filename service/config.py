@@ -42,6 +42,10 @@ class Settings(BaseSettings):
                               "254 fills MiniLM's 256-token window less its two special tokens.")
     overlap_tokens: int = Field(64, ge=0, description="Tokens of whole sentences repeated between chunks.")
     search_depth: int = Field(50, ge=1, le=1000, description="Candidates each retriever passes to fusion.")
+    # Searches scan the small parts exactly, about 0.3 ms per 10k vectors here, and a start reads them
+    # from SQLite and tokenizes them again; a merge costs array copies of the base (bench/large.py).
+    merge_rows: int = Field(20_000, ge=1, description="Rows (chunks and sentences, live or dead) outside "
+                            "the base part that start a merge into it, in the background.")
     batch_size: int = Field(32, ge=1, le=1024, description="Most texts per embedding batch: when indexing, "
                             "and for the questions the service embeds together.")
     batch_window_ms: float = Field(2.0, ge=0, le=100, description="How long the service gathers arriving "
@@ -101,7 +105,7 @@ class Settings(BaseSettings):
         from citeqa.index.engine import Engine
 
         return Engine(self.data_dir, self.embedder(), self.chunk_params(), depth=self.search_depth,
-                      seed_dir=self.seed_dir)
+                      seed_dir=self.seed_dir, merge_rows=self.merge_rows)
 
 
 def problems(exc: ValidationError, options: dict[str, str] | None = None) -> str:

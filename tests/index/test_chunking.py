@@ -44,8 +44,8 @@ def test_no_chunk_exceeds_the_models_window(engine, embedder):
 
 def test_chunks_break_between_sentences_and_overlap(engine):
     snap = engine.snapshot()
-    starts = set(zip(snap.sentence_docs, snap.sentence_starts.tolist(), strict=True))
-    ends = set(zip(snap.sentence_docs, snap.sentence_ends.tolist(), strict=True))
+    starts = set(zip(snap.sentence_docs, list(snap.sentence_starts), strict=True))
+    ends = set(zip(snap.sentence_docs, list(snap.sentence_ends), strict=True))
     overlaps = 0
     for row in range(len(snap.chunk_ids)):
         doc_id, start, end = snap.chunk_docs[row], int(snap.chunk_starts[row]), int(snap.chunk_ends[row])

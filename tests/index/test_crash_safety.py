@@ -175,14 +175,15 @@ def check_index(data: Path, embedder: Embedder, states: dict[str, State]) -> str
     assert now.counts == states[name].counts, f"{name} documents but rows of a mix: {now.counts}"
     assert now.fingerprint == states[name].fingerprint
 
-    # FAISS agrees with SQLite, and every row it names belongs to a stored document.
-    assert snap.faiss_index.ntotal == now.counts["chunks"] == len(snap.chunk_ids)
-    assert snap.sentence_index.ntotal == now.counts["sentences"] == len(snap.sentence_ids)
-    assert set(snap.chunk_docs) == set(now.docs)  # every document is searchable, and nothing else
-    assert set(snap.sentence_docs) <= set(now.docs)
-    assert snap.manifest.fingerprint == now.fingerprint
+    # The base on disk plus the changes SQLite records add up to SQLite: FAISS holds every live row once,
+    # and every row it names belongs to a stored document.
+    live = sum(s.part.chunk_index.ntotal - s.dead_chunks for s in snap.segments)
+    assert live == now.counts["chunks"] == snap.counts()["chunks"]
+    sentences = sum(s.part.sentence_index.ntotal - s.dead_sentences for s in snap.segments)
+    assert sentences == now.counts["sentences"]
+    live_chunks = [r for r in range(snap.chunk_count) if snap.chunk_sentences[r]]
+    assert {snap.chunk_docs[r] for r in live_chunks} == set(now.docs)  # all searchable, nothing else
     assert manifest.load(data / INDEX_DIR) == snap.manifest  # the repair, if any, is on disk
-    assert snap.manifest.chunks == now.counts["chunks"]
     for table in ("chunks", "sentences"):
         assert derived.faiss_path(data / INDEX_DIR, snap.manifest.generation, table).exists()
 
@@ -270,7 +271,7 @@ def test_build_killed_at_any_moment_leaves_old_or_new_index(corpus, module_embed
         ("0.3 s: interpreter starting", lambda run: run.elapsed() >= 0.3),
         ("mid-embedding", mid_embedding),
         ("SQLite being written", Run.db_written),
-        ("FAISS/BM25 generation being written", Run.new_generation),
+        ("new base part being written", Run.new_generation),
         ("manifest just replaced", Run.manifest_replaced),
     ]
     outcomes = []
@@ -293,10 +294,10 @@ def test_build_killed_at_any_moment_leaves_old_or_new_index(corpus, module_embed
         label, at, how, outcome = row
         print(f"  kill at {label:<38} {at:6.2f} s  {how:<12} -> {outcome} state")
     by_label = {label: outcome for label, _, _, outcome in outcomes}
-    # Only the code's order makes these certain: a build writes the new generation of derived files
-    # inside its SQLite transaction, commits, and only then replaces the manifest.
+    # Only the code's order makes these certain: a build commits to SQLite, which records what changed,
+    # and only then folds the change into a new base part and replaces the manifest.
     assert by_label["0.3 s: interpreter starting"] == "old", outcomes
-    assert by_label["FAISS/BM25 generation being written"] == "old", outcomes
+    assert by_label["new base part being written"] == "new", outcomes
     assert by_label["manifest just replaced"] == "new", outcomes
 
 
@@ -338,8 +339,7 @@ def test_put_document_killed_midway_stores_all_of_it_or_nothing(corpus, module_e
         ("as the write begins", lambda run: True),
         ("0.5 s into cutting and embedding", lambda run: run.elapsed() >= 0.5),
         ("SQLite being written", Run.db_written),
-        ("FAISS/BM25 generation being written", Run.new_generation),
-        ("manifest just replaced", Run.manifest_replaced),
+        ("just after", lambda run: False),  # waits for the process to end
     ]
     # The workers load the model side by side, then each waits for its go.
     runs = []
@@ -379,16 +379,14 @@ def test_put_document_killed_midway_stores_all_of_it_or_nothing(corpus, module_e
         print(f"  put_document killed {label:<38} {at:6.2f} s  {how:<12} -> {outcome} state")
     by_label = {label: outcome for label, _, _, outcome in outcomes}
     assert by_label["as the write begins"] == "old", outcomes
-    # The derived files are written before the commit, and the manifest is replaced after it.
-    assert by_label["FAISS/BM25 generation being written"] == "old", outcomes
-    assert by_label["manifest just replaced"] == "new", outcomes
+    assert by_label["just after"] == "new", outcomes  # a write touches no index file: SQLite holds it
 
 
 def test_damaged_or_missing_derived_files_are_rebuilt_from_sqlite(corpus, module_embedder, tmp_path):
     old = corpus.old
     states = {"old": old}
     current = manifest.load(corpus.old_data / INDEX_DIR)
-    assert current is not None and current.fingerprint == old.fingerprint
+    assert current is not None and current.base_version == store_at(corpus.old_data).version()
 
     garbage = copy_data(corpus.old_data, tmp_path / "garbage")
     path = derived.faiss_path(garbage / INDEX_DIR, current.generation, "chunks")
@@ -403,8 +401,71 @@ def test_damaged_or_missing_derived_files_are_rebuilt_from_sqlite(corpus, module
 
     for data in (garbage, truncated, no_manifest):
         snap = snapshot.load(data, MODEL)
-        assert snap.faiss_index.ntotal == old.counts["chunks"] == len(snap.chunk_ids)
-        assert snap.sentence_index.ntotal == old.counts["sentences"]
+        assert snap.segments[0].part.chunk_index.ntotal == old.counts["chunks"] == snap.chunk_count
+        assert snap.segments[0].part.sentence_index.ntotal == old.counts["sentences"]
         assert check_index(data, module_embedder, states) == "old"
         if data is not no_manifest:
             assert snap.manifest.generation != current.generation  # rewritten, not trusted
+
+
+MERGE_SCRIPT = """
+import sys
+from pathlib import Path
+
+from citeqa.index.engine import Engine
+from citeqa.index.loading import make_document
+from tests.support import chunk_params, new_embedder
+
+data, source = Path(sys.argv[1]), Path(sys.argv[2])
+engine = Engine(data, new_embedder().load(), chunk_params(), depth=20, merge_rows=10**9).load()
+engine.put(make_document(source.read_text(encoding="utf-8"), "extra_doc"))
+engine.delete("doc05")
+print("ready", file=sys.stderr, flush=True)
+sys.stdin.readline()
+engine.merge()
+"""
+
+
+def test_a_merge_killed_at_any_phase_loses_nothing(corpus, module_embedder, tmp_path):
+    """A write is in SQLite when it returns; a merge only rewrites index files. Killed while writing the
+    new base, or after the manifest names it but before SQLite forgets the changes it holds, the index
+    that opens next still shows every write exactly once."""
+    source = tmp_path / "extra.txt"
+    source.write_text(doc_text(98, edition=3, paras=4, per=8), encoding="utf-8")
+    kill_points = [
+        ("as the merge begins", lambda run: True),
+        ("new base part being written", Run.new_generation),
+        ("manifest just replaced", Run.manifest_replaced),
+        ("just after", lambda run: False),
+    ]
+    runs = []
+    for i in range(len(kill_points)):
+        data = copy_data(corpus.old_data, tmp_path / f"merge{i}")
+        runs.append(Run.start([sys.executable, "-c", MERGE_SCRIPT, str(data), str(source)], data, stdin=True))
+    outcomes = []
+    try:
+        for run in runs:
+            run.wait_for(lambda run=run: b"ready" in run.stderr)
+            assert run.proc.poll() is None, run.stderr.decode()
+        for run, (label, ready) in zip(runs, kill_points, strict=True):
+            before = manifest.load(run.data / INDEX_DIR)
+            run.proc.stdin.write(b"go\n")
+            run.proc.stdin.flush()
+            run.started = time.perf_counter()
+            run.wait_for(lambda run=run, ready=ready: ready(run))
+            at = run.elapsed()
+            died = run.kill()
+            new = read_state(run.data)
+            assert "extra_doc" in new.docs and "doc05" not in new.docs
+            assert check_index(run.data, module_embedder, {"new": new}) == "new"
+            merged = manifest.load(run.data / INDEX_DIR).generation != before.generation
+            outcomes.append((label, round(at, 2), "killed" if died else "had finished", merged))
+    finally:
+        for run in runs:
+            run.proc.send_signal(signal.SIGKILL)
+            run.proc.wait(timeout=60)
+    for label, at, how, merged in outcomes:
+        print(f"  merge killed {label:<30} {at:6.2f} s  {how:<12} -> {'merged' if merged else 'old base'}")
+    by_label = {label: merged for label, _, _, merged in outcomes}
+    assert not by_label["as the merge begins"] and not by_label["new base part being written"], outcomes
+    assert by_label["manifest just replaced"] and by_label["just after"], outcomes

@@ -42,8 +42,9 @@ def test_dense_chunk_score_is_the_best_of_chunk_and_sentence_similarities(engine
     ranked = dense_ranking(snap, query, 5)
     row, score = ranked[0]
     sentence_rows = [r for r, chunks in enumerate(snap.sentence_chunks) if row in chunks]
-    own = float(snap.faiss_index.reconstruct(vectors.faiss_id(snap.chunk_ids[row])) @ query)
-    best_sentence = max(float(snap.sentence_index.reconstruct(vectors.faiss_id(snap.sentence_ids[r])) @ query)
+    base = snap.segments[0].part  # the seeds index is one base part
+    own = float(base.chunk_index.reconstruct(vectors.faiss_id(snap.chunk_ids[row])) @ query)
+    best_sentence = max(float(base.sentence_index.reconstruct(vectors.faiss_id(snap.sentence_ids[r])) @ query)
                         for r in sentence_rows)
     assert score == pytest.approx(max(own, best_sentence), abs=1e-5)
 

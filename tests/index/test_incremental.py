@@ -32,7 +32,7 @@ def test_writes_keep_trained_lists_and_the_snapshot_equals_a_fresh_load(large):
     engine = new_engine(large, MODEL).load()
     before = engine.snapshot()
     assert before.manifest.sentence_index == "ivf-sq8"
-    trained = centroids(before.sentence_index)
+    trained = centroids(before.segments[0].part.sentence_index)
     pool = collection.source_sentences(SEEDS)
     for n in range(3):
         engine.put(make_document(f"Note {n}\n\n" + " ".join(pool[n * 11:n * 11 + 10]), f"note-{n}"))
@@ -40,19 +40,25 @@ def test_writes_keep_trained_lists_and_the_snapshot_equals_a_fresh_load(large):
     engine.delete("note-0")
     engine.delete(before.chunk_docs[0])
     now = engine.snapshot()
-    assert np.array_equal(centroids(now.sentence_index), trained), "the lists were trained again"
-    assert now.sentence_index.ntotal == len(now.sentence_ids)
+    assert now.segments[0].part is before.segments[0].part  # the base is shared, not copied
+    engine.merge()
+    merged = engine.snapshot()
+    assert len(merged.segments) == 1
+    assert np.array_equal(centroids(merged.segments[0].part.sentence_index), trained), "lists trained again"
     fresh = snapshot.load(large, MODEL.name)
-    assert fresh.sentence_ids == now.sentence_ids
-    assert fresh.sentence_terms == now.sentence_terms
-    assert fresh.term_df == now.term_df
-    assert fresh.words == now.words
+    for snap in (now, merged):
+        live = [r for r in range(snap.sentence_count) if snap.sentence_chunks[r]]
+        assert [snap.sentence_ids[r] for r in live] == list(fresh.sentence_ids)
+        assert [snap.sentence_terms[r] for r in live] == list(fresh.sentence_terms)
+        for term in ("river", "ukrain", "zzz"):
+            assert snap.idf(term) == fresh.idf(term)
+        assert snap.mentions("ukrain") and not snap.mentions("zzzq")
     # What the kept lists find is what a fresh index of the same vectors finds.
     asked = MODEL.encode(["query"])[0]
-    kept = vectors.search(now.sentence_index, asked, 10)[1]
+    kept = vectors.search(merged.segments[0].part.sentence_index, asked, 10)[1]
     folder = large / snapshot.INDEX_DIR
-    retrained = vectors.load(derived.faiss_path(folder, derived.write(snapshot.store_at(large), folder,
-                                                                       ).generation, "sentences"))
+    written = derived.write(snapshot.store_at(large), folder, retrain=True)
+    retrained = vectors.load(derived.faiss_path(folder, written.generation, "sentences"))
     assert len(set(kept) & set(vectors.search(retrained, asked, 10)[1])) >= 8
 
 

@@ -34,7 +34,8 @@ def new_embedder(**given) -> Embedder:
 
 def new_engine(data: Path, embedder: Embedder, **given) -> Engine:
     """An engine over `data` with the service's settings (not loaded)."""
-    return Engine(data, embedder, chunk_params(), SETTINGS.search_depth, **given)
+    return Engine(data, embedder, chunk_params(), SETTINGS.search_depth,
+                  **{"merge_rows": SETTINGS.merge_rows, **given})
 
 
 def fill(disk: Path, leave: int) -> None:

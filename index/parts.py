@@ -1,0 +1,439 @@
+"""A part of the index: the chunks and sentences of some documents, as arrays, with their FAISS indexes,
+BM25 postings and the columns answers read.
+
+The index is a large base part, written to disk and memory-mapped, plus small parts that writes add in
+memory; a document lives in exactly one part, and a change marks its rows in older parts dead
+(snapshot.py). `merge` folds parts into one without tokenizing anything again, so a merge costs array
+copies, and the trained IVF lists of the base are kept (vectors.py says when they are not).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from collections import Counter
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import faiss
+import numpy as np
+from scipy import sparse
+
+from citeqa.index import lexical, vectors
+from citeqa.index.records import Rows
+from citeqa.index.sections import indexed
+
+log = logging.getLogger(__name__)
+
+WORD = re.compile(r"\w[\w’'-]*")  # the words `mentions` knows: any word of any document, lower-cased
+ID_BYTES = 16  # chunk and sentence ids are 16 hex digits (sentences.stable_id)
+TERMS_CACHED = 100_000  # sentences whose term sets a part keeps made (some 40 MB at most)
+_ARRAYS = ("chunk_keys", "chunk_ids", "chunk_doc", "chunk_start", "chunk_end", "chunk_section",
+           "chunk_sent_lo", "chunk_sent_hi", "chunk_len",
+           "sentence_keys", "sentence_ids", "sentence_doc", "sentence_start", "sentence_end",
+           "sentence_section", "sentence_kind", "sentence_chunk_lo", "sentence_chunk_hi", "sentence_vectors",
+           "doc_chunk_lo", "doc_sentence_lo",
+           "tf_ptr", "tf_terms", "tf_counts", "post_ptr", "post_rows", "post_counts", "chunk_df",
+           "sent_ptr", "sent_terms", "sentence_df", "section_ptr", "section_terms",
+           "word_ptr", "word_ids", "word_df", "chunk_key_order", "sentence_key_order",
+           "chunk_sorted_keys", "sentence_sorted_keys")
+_STRINGS = ("docs", "sections", "kinds", "terms", "words")
+
+
+@dataclass
+class Part:
+    """Row r of a table is a chunk or sentence of document `docs[*_doc[r]]`; a document's rows are
+    consecutive (`doc_chunk_lo[d]` to `doc_chunk_lo[d + 1]`). Sparse matrices are kept as their CSR
+    arrays: `tf_*` chunk -> term counts, `post_*` term -> chunk counts (BM25 postings), `sent_*` sentence ->
+    terms, `section_*` section -> terms, `word_*` document -> words. `terms` and `words` are sorted."""
+
+    docs: list[str]
+    sections: list[str]
+    kinds: list[str]
+    terms: list[str]
+    words: list[str]
+    chunk_index: faiss.Index
+    sentence_index: faiss.Index
+    arrays: dict[str, np.ndarray]
+    doc_of: dict[str, int] = field(default_factory=dict)
+    term_of: dict[str, int] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        for name in _ARRAYS:
+            setattr(self, name, self.arrays[name])
+        self.doc_of = {d: i for i, d in enumerate(self.docs)}
+        self.term_of = {t: i for i, t in enumerate(self.terms)}
+        self._section_terms: dict[int, frozenset[str]] = {}
+        self._terms_cache: dict[int, frozenset[str]] = {}
+        self._length: int | None = None
+
+    @property
+    def total_length(self) -> int:
+        """BM25 tokens of all its chunks (a part never changes, so this is counted once)."""
+        if self._length is None:
+            self._length = int(np.asarray(self.chunk_len, dtype=np.int64).sum())
+        return self._length
+
+    @property
+    def doc_count(self) -> int:
+        return len(self.docs)
+
+    @property
+    def chunks(self) -> int:
+        return len(self.chunk_keys)
+
+    @property
+    def sentences(self) -> int:
+        return len(self.sentence_keys)
+
+    def chunk_id(self, row: int) -> str:
+        return self.chunk_ids[row].decode()
+
+    def sentence_id(self, row: int) -> str:
+        return self.sentence_ids[row].decode()
+
+    def sentence_terms(self, row: int) -> frozenset[str]:
+        found = self._terms_cache.get(row)
+        if found is None:
+            if len(self._terms_cache) >= TERMS_CACHED:  # answers read the same few sentences again and again
+                self._terms_cache.clear()
+            lo, hi = self.sent_ptr[row], self.sent_ptr[row + 1]
+            found = frozenset(self.terms[t] for t in self.sent_terms[lo:hi].tolist())
+            self._terms_cache[row] = found
+        return found
+
+    def section_terms_of(self, section: int) -> frozenset[str]:
+        found = self._section_terms.get(section)
+        if found is None:
+            lo, hi = self.section_ptr[section], self.section_ptr[section + 1]
+            found = frozenset(self.terms[t] for t in self.section_terms[lo:hi].tolist())
+            self._section_terms[section] = found
+        return found
+
+    def rows_of_keys(self, keys: np.ndarray, table: str) -> np.ndarray:
+        """The rows holding FAISS `keys` (each key is present)."""
+        ordered = self.chunk_sorted_keys if table == "chunks" else self.sentence_sorted_keys
+        order = self.chunk_key_order if table == "chunks" else self.sentence_key_order
+        return order[np.searchsorted(ordered, keys)] if len(keys) else np.zeros(0, dtype=np.int64)
+
+
+# -- building a part from rows ------------------------------------------------------------------------
+def build(texts: dict[str, str], chunks: Rows, sentences: Rows, trained: dict[str, faiss.Index] | None = None
+          ) -> Part:
+    """A part of the documents whose text `texts` holds, from their rows: tokenized here, once.
+    `trained`: IVF indexes (by table) whose lists the new indexes keep when they still fit."""
+    docs = list(dict.fromkeys(chunks.docs))
+    doc_of = {d: i for i, d in enumerate(docs)}
+    chunk_doc = np.array([doc_of[d] for d in chunks.docs], dtype=np.int32)
+    sentence_doc = np.array([doc_of[d] for d in sentences.docs], dtype=np.int32)
+    sections = sorted(set(chunks.sections) | set(sentences.sections))
+    section_of = {s: i for i, s in enumerate(sections)}
+    kinds = sorted(set(sentences.kinds or ["text"]))
+    kind_of = {k: i for i, k in enumerate(kinds)}
+
+    chunk_tokens = lexical.tokenize([indexed(sec, texts[d][s:e]) for d, s, e, sec in zip(
+        chunks.docs, chunks.starts.tolist(), chunks.ends.tolist(), chunks.sections, strict=True)])
+    sentence_tokens = lexical.tokenize([texts[d][s:e] for d, s, e in zip(
+        sentences.docs, sentences.starts.tolist(), sentences.ends.tolist(), strict=True)])
+    section_tokens = lexical.tokenize(sections) if sections else []
+    terms = sorted({t for tokens in (chunk_tokens, sentence_tokens, section_tokens) for row in tokens
+                    for t in row})
+    term_of = {t: i for i, t in enumerate(terms)}
+    tf = _counts_matrix(chunk_tokens, term_of)
+    sent = _sets_matrix(sentence_tokens, term_of)
+    section_matrix = _sets_matrix(section_tokens, term_of)
+    doc_words = [{w.lower() for w in WORD.findall(texts[d])} for d in docs]
+    words = sorted(set().union(*doc_words)) if doc_words else []
+    word_of = {w: i for i, w in enumerate(words)}
+    word_matrix = _sets_matrix(doc_words, word_of)
+
+    arrays = {
+        "chunk_keys": _keys(chunks.ids), "chunk_ids": np.array(chunks.ids, dtype=f"S{ID_BYTES}"),
+        "chunk_doc": chunk_doc, "chunk_start": np.asarray(chunks.starts, dtype=np.int64),
+        "chunk_end": np.asarray(chunks.ends, dtype=np.int64),
+        "chunk_section": np.array([section_of[s] for s in chunks.sections], dtype=np.int32),
+        "chunk_len": np.array([len(t) for t in chunk_tokens], dtype=np.int32),
+        "sentence_keys": _keys(sentences.ids), "sentence_ids": np.array(sentences.ids, dtype=f"S{ID_BYTES}"),
+        "sentence_doc": sentence_doc, "sentence_start": np.asarray(sentences.starts, dtype=np.int64),
+        "sentence_end": np.asarray(sentences.ends, dtype=np.int64),
+        "sentence_section": np.array([section_of[s] for s in sentences.sections], dtype=np.int32),
+        "sentence_kind": np.array([kind_of[k] for k in (sentences.kinds or ["text"] * len(sentences.ids))],
+                                  dtype=np.int8),
+        "sentence_vectors": np.asarray(sentences.vectors, dtype=np.float16),
+        "doc_chunk_lo": _doc_bounds(chunk_doc, len(docs)),
+        "doc_sentence_lo": _doc_bounds(sentence_doc, len(docs)),
+        **_matrix_arrays("tf", tf, counts="tf_counts", columns="tf_terms"),
+        **_matrix_arrays("post", tf.tocsc(), counts="post_counts", columns="post_rows"),
+        "chunk_df": np.bincount(tf.indices, minlength=len(terms)).astype(np.int32),
+        **_matrix_arrays("sent", sent, columns="sent_terms"),
+        "sentence_df": np.bincount(sent.indices, minlength=len(terms)).astype(np.int32),
+        **_matrix_arrays("section", section_matrix, columns="section_terms"),
+        **_matrix_arrays("word", word_matrix, columns="word_ids"),
+        "word_df": np.bincount(word_matrix.indices, minlength=len(words)).astype(np.int32),
+    }
+    _runs(arrays)
+    trained = trained or {}
+    dim = _dim(chunks, sentences)
+    chunk_index = vectors.build(arrays["chunk_keys"], chunks.vectors, dim, trained=trained.get("chunks"))
+    sentence_index = vectors.build(arrays["sentence_keys"], sentences.vectors, dim,
+                                   trained=trained.get("sentences"))
+    return _made(docs, sections, kinds, terms, words, chunk_index, sentence_index, arrays)
+
+
+def _dim(chunks: Rows, sentences: Rows) -> int:
+    return int(chunks.vectors.shape[1] if chunks.vectors.ndim == 2 else sentences.vectors.shape[1])
+
+
+def _made(docs, sections, kinds, terms, words, chunk_index, sentence_index, arrays) -> Part:
+    for table in ("chunk", "sentence"):
+        order = np.argsort(arrays[f"{table}_keys"], kind="stable")
+        arrays[f"{table}_key_order"] = order
+        arrays[f"{table}_sorted_keys"] = arrays[f"{table}_keys"][order]
+    return Part(docs, sections, kinds, terms, words, chunk_index, sentence_index, arrays)
+
+
+def _keys(ids: list[str]) -> np.ndarray:
+    return np.array([vectors.faiss_id(i) for i in ids], dtype=np.int64)
+
+
+def _doc_bounds(row_doc: np.ndarray, n_docs: int) -> np.ndarray:
+    """Where each document's rows start (rows are grouped by document), with the end appended."""
+    return np.concatenate([[0], np.cumsum(np.bincount(row_doc, minlength=n_docs))]).astype(np.int64)
+
+
+def _counts_matrix(rows: list[list[str]], column_of: dict[str, int]) -> sparse.csr_matrix:
+    ptr, cols, counts = [0], [], []
+    for tokens in rows:
+        for term, n in Counter(tokens).items():
+            cols.append(column_of[term])
+            counts.append(n)
+        ptr.append(len(cols))
+    return _csr(ptr, cols, counts, len(column_of))
+
+
+def _sets_matrix(rows: Iterable[Iterable[str]], column_of: dict[str, int]) -> sparse.csr_matrix:
+    ptr, cols = [0], []
+    for items in rows:
+        cols.extend(sorted({column_of[t] for t in items}))
+        ptr.append(len(cols))
+    return _csr(ptr, cols, [1] * len(cols), len(column_of))
+
+
+def _csr(ptr: list[int], cols: list[int], counts: list[int], width: int) -> sparse.csr_matrix:
+    data = np.array(counts, dtype=np.uint16 if not counts or max(counts) < 65_536 else np.uint32)
+    return sparse.csr_matrix((data, np.array(cols, dtype=np.int32), np.array(ptr, dtype=np.int64)),
+                             shape=(len(ptr) - 1, width))
+
+
+def _matrix_arrays(prefix: str, m: sparse.spmatrix, columns: str, counts: str | None = None
+                   ) -> dict[str, np.ndarray]:
+    out = {f"{prefix}_ptr": np.asarray(m.indptr, dtype=np.int64),
+           columns: np.asarray(m.indices, dtype=np.int32)}
+    if counts:
+        out[counts] = np.asarray(m.data, dtype=np.uint16)
+    return out
+
+
+def _runs(a: dict[str, np.ndarray]) -> None:
+    """Which chunks hold each sentence and which sentences each chunk holds: both are runs of rows.
+    A document's chunks are in order and their starts and ends both increase, so the chunks holding a
+    sentence are those starting at or before it and ending at or after it, and likewise the other way."""
+    n_docs = len(a["doc_chunk_lo"]) - 1
+    chunk_lo = np.zeros(len(a["sentence_keys"]), dtype=np.int64)
+    chunk_hi = np.zeros(len(a["sentence_keys"]), dtype=np.int64)
+    sent_lo = np.zeros(len(a["chunk_keys"]), dtype=np.int64)
+    sent_hi = np.zeros(len(a["chunk_keys"]), dtype=np.int64)
+    for d in range(n_docs):
+        c0, c1 = int(a["doc_chunk_lo"][d]), int(a["doc_chunk_lo"][d + 1])
+        s0, s1 = int(a["doc_sentence_lo"][d]), int(a["doc_sentence_lo"][d + 1])
+        cs, ce = a["chunk_start"][c0:c1], a["chunk_end"][c0:c1]
+        ss, se = a["sentence_start"][s0:s1], a["sentence_end"][s0:s1]
+        chunk_lo[s0:s1] = c0 + np.searchsorted(ce, se, side="left")
+        chunk_hi[s0:s1] = c0 + np.searchsorted(cs, ss, side="right")
+        sent_lo[c0:c1] = s0 + np.searchsorted(ss, cs, side="left")
+        sent_hi[c0:c1] = s0 + np.searchsorted(se, ce, side="right")
+    a["sentence_chunk_lo"], a["sentence_chunk_hi"] = chunk_lo, np.maximum(chunk_hi, chunk_lo)
+    a["chunk_sent_lo"], a["chunk_sent_hi"] = sent_lo, np.maximum(sent_hi, sent_lo)
+
+
+# -- merging ------------------------------------------------------------------------------------------
+def merge(pieces: list[tuple[Part, np.ndarray]], dim: int,
+          exact_vectors: Callable[[Part, np.ndarray, str], np.ndarray], retrain: bool = False) -> Part:
+    """One part holding the live documents of `pieces` ((part, live-document mask) in order), from their
+    arrays: nothing is tokenized again. FAISS: an IVF part's index keeps its trained lists when they still
+    fit, losing its dead vectors and gaining the others'; otherwise a new index is built from the exact
+    vectors, which `exact_vectors(part, rows, table)` reads (from FAISS for flat parts, from SQLite
+    otherwise)."""
+    docs = []
+    for part, live in pieces:
+        docs += [d for d, alive in zip(part.docs, live.tolist(), strict=True) if alive]
+    sections = sorted(set().union(*(p.sections for p, _ in pieces)))
+    kinds = sorted(set().union(*(p.kinds for p, _ in pieces)))
+    terms = sorted(set().union(*(p.terms for p, _ in pieces)))
+    words = sorted(set().union(*(p.words for p, _ in pieces)))
+    maps = {name: {v: i for i, v in enumerate(values)} for name, values in
+            (("sections", sections), ("kinds", kinds), ("terms", terms), ("words", words))}
+    lists: dict[str, list[np.ndarray]] = {}
+    mats: dict[str, list[sparse.csr_matrix]] = {"tf": [], "sent": [], "section": [], "word": []}
+    doc_base = chunk_base = sentence_base = 0
+    for part, live in pieces:
+        remap = {name: _remap(getattr(part, name), maps[name]) for name in maps}
+        crow = np.repeat(live, np.diff(part.doc_chunk_lo)).astype(bool)
+        srow = np.repeat(live, np.diff(part.doc_sentence_lo)).astype(bool)
+        new_doc = np.cumsum(live) - 1 + doc_base
+        new_chunk = np.cumsum(crow) - 1 + chunk_base
+        new_sentence = np.cumsum(srow) - 1 + sentence_base
+        cols = {
+            "chunk_keys": part.chunk_keys[crow], "chunk_ids": part.chunk_ids[crow],
+            "chunk_doc": new_doc[part.chunk_doc[crow]].astype(np.int32),
+            "chunk_start": part.chunk_start[crow], "chunk_end": part.chunk_end[crow],
+            "chunk_section": remap["sections"][part.chunk_section[crow]].astype(np.int32),
+            "chunk_len": part.chunk_len[crow],
+            **_shift_runs("chunk_sent", part.chunk_sent_lo[crow], part.chunk_sent_hi[crow], new_sentence),
+            "sentence_keys": part.sentence_keys[srow], "sentence_ids": part.sentence_ids[srow],
+            "sentence_doc": new_doc[part.sentence_doc[srow]].astype(np.int32),
+            "sentence_start": part.sentence_start[srow], "sentence_end": part.sentence_end[srow],
+            "sentence_section": remap["sections"][part.sentence_section[srow]].astype(np.int32),
+            "sentence_kind": remap["kinds"][part.sentence_kind[srow]].astype(np.int8),
+            **_shift_runs("sentence_chunk", part.sentence_chunk_lo[srow], part.sentence_chunk_hi[srow],
+                          new_chunk),
+            "sentence_vectors": np.asarray(part.sentence_vectors[srow]),
+        }
+        for name, value in cols.items():
+            lists.setdefault(name, []).append(value)
+        mats["tf"].append(_select(part, "tf", crow, remap["terms"], len(terms), "tf_terms", "tf_counts"))
+        mats["sent"].append(_select(part, "sent", srow, remap["terms"], len(terms), "sent_terms"))
+        mats["word"].append(_select(part, "word", live.astype(bool), remap["words"], len(words), "word_ids"))
+        doc_base += int(live.sum())
+        chunk_base += int(crow.sum())
+        sentence_base += int(srow.sum())
+    arrays = {name: np.concatenate(values) for name, values in lists.items()}
+    arrays["chunk_doc"] = arrays["chunk_doc"].astype(np.int32)
+    arrays["doc_chunk_lo"] = _doc_bounds(arrays["chunk_doc"], len(docs))
+    arrays["doc_sentence_lo"] = _doc_bounds(arrays["sentence_doc"], len(docs))
+    tf = sparse.vstack(mats["tf"], format="csr")
+    sent = sparse.vstack(mats["sent"], format="csr")
+    word = sparse.vstack(mats["word"], format="csr")
+    section_matrix = _sets_matrix(_section_term_lists(pieces, sections), {t: i for i, t in enumerate(terms)})
+    arrays.update({
+        **_matrix_arrays("tf", tf, counts="tf_counts", columns="tf_terms"),
+        **_matrix_arrays("post", tf.tocsc(), counts="post_counts", columns="post_rows"),
+        "chunk_df": np.bincount(tf.indices, minlength=len(terms)).astype(np.int32),
+        **_matrix_arrays("sent", sent, columns="sent_terms"),
+        "sentence_df": np.bincount(sent.indices, minlength=len(terms)).astype(np.int32),
+        **_matrix_arrays("section", section_matrix, columns="section_terms"),
+        **_matrix_arrays("word", word, columns="word_ids"),
+        "word_df": np.bincount(word.indices, minlength=len(words)).astype(np.int32),
+    })
+    chunk_index = _merged_index(pieces, "chunks", dim, exact_vectors, retrain)
+    sentence_index = _merged_index(pieces, "sentences", dim, exact_vectors, retrain)
+    return _made(docs, sections, kinds, terms, words, chunk_index, sentence_index, arrays)
+
+
+def _remap(names: list[str], merged: dict[str, int]) -> np.ndarray:
+    """Where each of a part's names sits in the merged list."""
+    return np.fromiter((merged[n] for n in names), dtype=np.int64, count=len(names))
+
+
+def _shift_runs(prefix: str, lo: np.ndarray, hi: np.ndarray, new_index: np.ndarray) -> dict[str, np.ndarray]:
+    """Runs of rows [lo, hi) of a live row's own document (so all live) in the merged numbering."""
+    lo, hi = np.asarray(lo, dtype=np.int64), np.asarray(hi, dtype=np.int64)
+    full = hi > lo
+    new_lo = np.zeros(len(lo), dtype=np.int64)
+    new_hi = np.zeros(len(lo), dtype=np.int64)
+    new_lo[full] = new_index[lo[full]]
+    new_hi[full] = new_index[hi[full] - 1] + 1
+    return {f"{prefix}_lo": new_lo, f"{prefix}_hi": new_hi}
+
+
+def _select(part: Part, prefix: str, rows: np.ndarray, column_map: np.ndarray, width: int, columns: str,
+            counts: str | None = None) -> sparse.csr_matrix:
+    ptr = getattr(part, f"{prefix}_ptr")
+    cols = getattr(part, columns)
+    data = getattr(part, counts) if counts else np.ones(len(cols), dtype=np.uint16)
+    mapped = column_map[np.asarray(cols)].astype(np.int32) if len(cols) else np.zeros(0, np.int32)
+    m = sparse.csr_matrix((np.asarray(data), mapped, np.asarray(ptr)), shape=(len(ptr) - 1, width))
+    return m if rows.all() else m[np.flatnonzero(rows)]
+
+
+def _section_term_lists(pieces: list[tuple[Part, np.ndarray]], sections: list[str]) -> list[set[str]]:
+    found: dict[str, frozenset[str]] = {}
+    for part, _ in pieces:
+        for i, s in enumerate(part.sections):
+            if s not in found:
+                found[s] = part.section_terms_of(i)
+    return [found[s] for s in sections]
+
+
+def _merged_index(pieces: list[tuple[Part, np.ndarray]], table: str, dim: int,
+                  exact_vectors: Callable[[Part, np.ndarray, str], np.ndarray], retrain: bool) -> faiss.Index:
+    keys_of, rows_of = [], []
+    for part, live in pieces:
+        bounds = part.doc_chunk_lo if table == "chunks" else part.doc_sentence_lo
+        rows = np.flatnonzero(np.repeat(live, np.diff(bounds)))
+        rows_of.append(rows)
+        keys_of.append((part.chunk_keys if table == "chunks" else part.sentence_keys)[rows])
+    n = sum(len(k) for k in keys_of)
+    first = pieces[0][0]
+    first_index = first.chunk_index if table == "chunks" else first.sentence_index
+    if not retrain and vectors.kind_of(first_index) == "ivf-sq8" and vectors.kind_for(n) == "ivf-sq8" \
+            and vectors.still_fits(first_index, n, dim):
+        # The base keeps its lists and codes: only its dead vectors go and the others' come in.
+        index = faiss.clone_index(first_index)
+        all_keys = first.chunk_keys if table == "chunks" else first.sentence_keys
+        dead = np.setdiff1d(all_keys, keys_of[0], assume_unique=True)
+        if len(dead):
+            index.remove_ids(faiss.IDSelectorBatch(dead.astype(np.int64)))
+        for (part, _), rows, keys in zip(pieces[1:], rows_of[1:], keys_of[1:], strict=True):
+            if len(keys):
+                index.add_with_ids(exact_vectors(part, rows, table), keys)
+        index.nprobe = vectors.NPROBE
+        return index
+    keys = np.concatenate(keys_of) if keys_of else np.zeros(0, dtype=np.int64)
+    vecs = [exact_vectors(part, rows, table) for (part, _), rows in zip(pieces, rows_of, strict=True)]
+    matrix = np.concatenate(vecs) if vecs else np.zeros((0, dim), dtype=np.float32)
+    trained = None if retrain or vectors.kind_of(first_index) != "ivf-sq8" else first_index
+    if trained is not None:
+        trained = faiss.clone_index(trained)
+    return vectors.build(keys, matrix, dim, trained=trained)
+
+
+def flat_vectors(part: Part, rows: np.ndarray, table: str) -> np.ndarray | None:
+    """The exact vectors of `rows` when the part's index is flat (it keeps them); None otherwise."""
+    index = part.chunk_index if table == "chunks" else part.sentence_index
+    if vectors.kind_of(index) != "flat":
+        return None
+    flat = faiss.downcast_index(faiss.downcast_index(index).index)
+    return faiss.vector_to_array(flat.codes).view(np.float32).reshape(-1, index.d)[rows]
+
+
+# -- on disk ------------------------------------------------------------------------------------------
+def save(part: Part, folder: Path) -> None:
+    """Each array as a .npy file, memory-mapped when read back; the name lists as JSON; FAISS files."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for name in _ARRAYS:
+        np.save(folder / f"{name}.npy", np.ascontiguousarray(part.arrays[name]), allow_pickle=False)
+    (folder / "strings.json").write_text(json.dumps({name: getattr(part, name) for name in _STRINGS}))
+    vectors.save(part.chunk_index, folder / "chunks.faiss")
+    vectors.save(part.sentence_index, folder / "sentences.faiss")
+
+
+def load(folder: Path) -> Part:
+    """A saved part, its arrays memory-mapped: pages are read when a search touches them."""
+    # Plain array views of the maps: numpy's memmap class costs a Python call on every element read.
+    arrays = {name: np.load(folder / f"{name}.npy", mmap_mode="r", allow_pickle=False).view(np.ndarray)
+              for name in _ARRAYS}
+    strings = json.loads((folder / "strings.json").read_text())
+    chunk_index = vectors.load(folder / "chunks.faiss")
+    sentence_index = vectors.load(folder / "sentences.faiss")
+    held = (chunk_index.ntotal, sentence_index.ntotal)
+    if held != (len(arrays["chunk_keys"]), len(arrays["sentence_keys"])):
+        raise ValueError(f"the FAISS files in {folder} do not hold its rows")
+    return Part(*(strings[name] for name in _STRINGS), chunk_index, sentence_index, arrays)
+
+
+def empty(dim: int) -> Part:
+    none = Rows([], [], np.zeros(0, np.int64), np.zeros(0, np.int64), [], np.zeros((0, dim), np.float32), [])
+    return build({}, none, none)
