@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+import mmap
 import re
 from collections import Counter
 from collections.abc import Callable, Iterable
@@ -30,6 +31,7 @@ log = logging.getLogger(__name__)
 WORD = re.compile(r"\w[\w’'-]*")  # the words `mentions` knows: any word of any document, lower-cased
 ID_BYTES = 16  # chunk and sentence ids are 16 hex digits (sentences.stable_id)
 TERMS_CACHED = 100_000  # sentences whose term sets a part keeps made (some 40 MB at most)
+TEXTS_CACHED = 512  # documents whose text a part keeps decoded
 _ARRAYS = ("chunk_keys", "chunk_ids", "chunk_doc", "chunk_start", "chunk_end", "chunk_section",
            "chunk_sent_lo", "chunk_sent_hi", "chunk_len",
            "sentence_keys", "sentence_ids", "sentence_doc", "sentence_start", "sentence_end",
@@ -38,11 +40,11 @@ _ARRAYS = ("chunk_keys", "chunk_ids", "chunk_doc", "chunk_start", "chunk_end", "
            "tf_ptr", "tf_terms", "tf_counts", "post_ptr", "post_rows", "post_counts", "chunk_df",
            "sent_ptr", "sent_terms", "sentence_df", "section_ptr", "section_terms",
            "word_ptr", "word_ids", "word_df", "chunk_key_order", "sentence_key_order",
-           "chunk_sorted_keys", "sentence_sorted_keys")
+           "chunk_sorted_keys", "sentence_sorted_keys", "text_blob", "text_offsets")
 _STRINGS = ("docs", "sections", "kinds", "terms", "words")
 
 
-@dataclass
+@dataclass(eq=False)  # parts are compared by identity
 class Part:
     """Row r of a table is a chunk or sentence of document `docs[*_doc[r]]`; a document's rows are
     consecutive (`doc_chunk_lo[d]` to `doc_chunk_lo[d + 1]`). Sparse matrices are kept as their CSR
@@ -67,6 +69,8 @@ class Part:
         self.term_of = {t: i for i, t in enumerate(self.terms)}
         self._section_terms: dict[int, frozenset[str]] = {}
         self._terms_cache: dict[int, frozenset[str]] = {}
+        self._texts: dict[int, str] = {}
+        self.folder: Path | None = None  # where it was loaded from: its FAISS files are read-only maps
         self._length: int | None = None
 
     @property
@@ -93,6 +97,17 @@ class Part:
 
     def sentence_id(self, row: int) -> str:
         return self.sentence_ids[row].decode()
+
+    def text(self, doc: int) -> str:
+        """The text of its document number `doc`: kept as UTF-8 bytes (memory-mapped in the base), so
+        only the documents answers quote are ever decoded."""
+        found = self._texts.get(doc)
+        if found is None:
+            if len(self._texts) >= TEXTS_CACHED:
+                self._texts.clear()
+            found = self.text_blob[self.text_offsets[doc]:self.text_offsets[doc + 1]].tobytes().decode()
+            self._texts[doc] = found
+        return found
 
     def sentence_terms(self, row: int) -> frozenset[str]:
         found = self._terms_cache.get(row)
@@ -172,6 +187,7 @@ def build(texts: dict[str, str], chunks: Rows, sentences: Rows, trained: dict[st
         **_matrix_arrays("section", section_matrix, columns="section_terms"),
         **_matrix_arrays("word", word_matrix, columns="word_ids"),
         "word_df": np.bincount(word_matrix.indices, minlength=len(words)).astype(np.int32),
+        **_blob([texts[d].encode() for d in docs]),
     }
     _runs(arrays)
     trained = trained or {}
@@ -192,6 +208,13 @@ def _made(docs, sections, kinds, terms, words, chunk_index, sentence_index, arra
         arrays[f"{table}_key_order"] = order
         arrays[f"{table}_sorted_keys"] = arrays[f"{table}_keys"][order]
     return Part(docs, sections, kinds, terms, words, chunk_index, sentence_index, arrays)
+
+
+def _blob(encoded: list[bytes] | list[np.ndarray]) -> dict[str, np.ndarray]:
+    sizes = [len(e) for e in encoded]
+    blob = np.frombuffer(b"".join(encoded), dtype=np.uint8) if encoded and isinstance(encoded[0], bytes) \
+        else (np.concatenate(encoded) if encoded else np.zeros(0, np.uint8))
+    return {"text_blob": blob, "text_offsets": np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)}
 
 
 def _keys(ids: list[str]) -> np.ndarray:
@@ -278,6 +301,7 @@ def merge(pieces: list[tuple[Part, np.ndarray]], dim: int,
     lists: dict[str, list[np.ndarray]] = {}
     mats: dict[str, list[sparse.csr_matrix]] = {"tf": [], "sent": [], "section": [], "word": []}
     doc_base = chunk_base = sentence_base = 0
+    doc_bytes: list[np.ndarray] = []
     for part, live in pieces:
         remap = {name: _remap(getattr(part, name), maps[name]) for name in maps}
         crow = np.repeat(live, np.diff(part.doc_chunk_lo)).astype(bool)
@@ -306,6 +330,8 @@ def merge(pieces: list[tuple[Part, np.ndarray]], dim: int,
         mats["tf"].append(_select(part, "tf", crow, remap["terms"], len(terms), "tf_terms", "tf_counts"))
         mats["sent"].append(_select(part, "sent", srow, remap["terms"], len(terms), "sent_terms"))
         mats["word"].append(_select(part, "word", live.astype(bool), remap["words"], len(words), "word_ids"))
+        off = part.text_offsets
+        doc_bytes += [part.text_blob[off[d]:off[d + 1]] for d in np.flatnonzero(live).tolist()]
         doc_base += int(live.sum())
         chunk_base += int(crow.sum())
         sentence_base += int(srow.sum())
@@ -326,6 +352,7 @@ def merge(pieces: list[tuple[Part, np.ndarray]], dim: int,
         **_matrix_arrays("section", section_matrix, columns="section_terms"),
         **_matrix_arrays("word", word, columns="word_ids"),
         "word_df": np.bincount(word.indices, minlength=len(words)).astype(np.int32),
+        **_blob(doc_bytes),
     })
     chunk_index = _merged_index(pieces, "chunks", dim, exact_vectors, retrain)
     sentence_index = _merged_index(pieces, "sentences", dim, exact_vectors, retrain)
@@ -381,7 +408,7 @@ def _merged_index(pieces: list[tuple[Part, np.ndarray]], table: str, dim: int,
     if not retrain and vectors.kind_of(first_index) == "ivf-sq8" and vectors.kind_for(n) == "ivf-sq8" \
             and vectors.still_fits(first_index, n, dim):
         # The base keeps its lists and codes: only its dead vectors go and the others' come in.
-        index = faiss.clone_index(first_index)
+        index = _writable(first, table)
         all_keys = first.chunk_keys if table == "chunks" else first.sentence_keys
         dead = np.setdiff1d(all_keys, keys_of[0], assume_unique=True)
         if len(dead):
@@ -394,10 +421,15 @@ def _merged_index(pieces: list[tuple[Part, np.ndarray]], table: str, dim: int,
     keys = np.concatenate(keys_of) if keys_of else np.zeros(0, dtype=np.int64)
     vecs = [exact_vectors(part, rows, table) for (part, _), rows in zip(pieces, rows_of, strict=True)]
     matrix = np.concatenate(vecs) if vecs else np.zeros((0, dim), dtype=np.float32)
-    trained = None if retrain or vectors.kind_of(first_index) != "ivf-sq8" else first_index
-    if trained is not None:
-        trained = faiss.clone_index(trained)
+    trained = None if retrain or vectors.kind_of(first_index) != "ivf-sq8" else _writable(first, table)
     return vectors.build(keys, matrix, dim, trained=trained)
+
+
+def _writable(part: Part, table: str) -> faiss.Index:
+    """A copy of a part's index that a merge may change: read anew from its file when it is a map."""
+    if part.folder is not None:
+        return vectors.load(part.folder / f"{table}.faiss")
+    return faiss.clone_index(part.chunk_index if table == "chunks" else part.sentence_index)
 
 
 def flat_vectors(part: Part, rows: np.ndarray, table: str) -> np.ndarray | None:
@@ -422,16 +454,26 @@ def save(part: Part, folder: Path) -> None:
 
 def load(folder: Path) -> Part:
     """A saved part, its arrays memory-mapped: pages are read when a search touches them."""
-    # Plain array views of the maps: numpy's memmap class costs a Python call on every element read.
-    arrays = {name: np.load(folder / f"{name}.npy", mmap_mode="r", allow_pickle=False).view(np.ndarray)
-              for name in _ARRAYS}
+    arrays = {name: _mapped(folder / f"{name}.npy") for name in _ARRAYS}
     strings = json.loads((folder / "strings.json").read_text())
-    chunk_index = vectors.load(folder / "chunks.faiss")
-    sentence_index = vectors.load(folder / "sentences.faiss")
+    chunk_index = vectors.load(folder / "chunks.faiss", mapped=True)
+    sentence_index = vectors.load(folder / "sentences.faiss", mapped=True)
     held = (chunk_index.ntotal, sentence_index.ntotal)
     if held != (len(arrays["chunk_keys"]), len(arrays["sentence_keys"])):
         raise ValueError(f"the FAISS files in {folder} do not hold its rows")
-    return Part(*(strings[name] for name in _STRINGS), chunk_index, sentence_index, arrays)
+    part = Part(*(strings[name] for name in _STRINGS), chunk_index, sentence_index, arrays)
+    part.folder = folder
+    return part
+
+
+def _mapped(path: Path) -> np.ndarray:
+    """An array file memory-mapped for reading at random: without read-ahead, a search that reads one
+    row does not page in the 128 KB around it (which grew a server by 900 MB over 300 questions at
+    100k chunks). A plain array view: numpy's memmap class costs a Python call on every element read."""
+    mapped = np.load(path, mmap_mode="r", allow_pickle=False)
+    if isinstance(mapped, np.memmap) and mapped.size:
+        mapped._mmap.madvise(mmap.MADV_RANDOM)
+    return mapped.view(np.ndarray)
 
 
 def empty(dim: int) -> Part:

@@ -50,6 +50,40 @@ def _add(a: dict[int, int], b: dict[int, int]) -> dict[int, int]:
 
 
 @dataclass(frozen=True)
+class LiveDocument:
+    """A document as a snapshot lists it; its text is read from its part when asked for."""
+
+    doc_id: str
+    title: str
+    source: str
+    added_at: float
+    chunks: int
+    chars: int
+    part: Part
+    index: int  # its number in `part`
+
+    @property
+    def text(self) -> str:
+        return self.part.text(self.index)
+
+
+def _documents(segments: list[Segment], listing: Iterable[tuple]) -> dict[str, LiveDocument]:
+    """Each listed document (store.listing) with the part that holds it live."""
+    out = {}
+    for doc_id, title, source, added_at, chunks, chars in listing:
+        for seg in reversed(segments):
+            k = seg.part.doc_of.get(doc_id)
+            if k is not None and seg.live[k]:
+                out[doc_id] = LiveDocument(doc_id, title, source, added_at, chunks, chars, seg.part, k)
+                break
+    return out
+
+
+def _listed(doc: LiveDocument) -> tuple:
+    return doc.doc_id, doc.title, doc.source, doc.added_at, doc.chunks, doc.chars
+
+
+@dataclass(frozen=True, eq=False)
 class Segment:
     """A part as one snapshot sees it: which of its documents are live, and what its dead rows held
     (their keys, to leave them out of FAISS searches, and their terms and lengths, to leave them out of
@@ -173,7 +207,7 @@ def _views(segments: list[Segment], chunk_offsets: list[int], sentence_offsets: 
 
 class Snapshot:
     def __init__(self, manifest: Manifest, version: int, segments: list[Segment],
-                 documents: dict[str, StoredDocument]):
+                 documents: dict[str, LiveDocument]):
         self.manifest = manifest
         self.version = version  # the store's version this snapshot shows (store.py)
         self.segments = segments
@@ -242,14 +276,14 @@ class Snapshot:
     def sentence(self, row: int) -> str:
         i, r = self.locate("sentences", row)
         p = self.segments[i].part
-        return self.documents[p.docs[p.sentence_doc[r]]].text[int(p.sentence_start[r]):int(p.sentence_end[r])]
+        return p.text(int(p.sentence_doc[r]))[int(p.sentence_start[r]):int(p.sentence_end[r])]
 
     def chunk(self, row: int) -> Chunk:
         i, r = self.locate("chunks", row)
         p = self.segments[i].part
         doc = self.documents[p.docs[p.chunk_doc[r]]]
         start, end = int(p.chunk_start[r]), int(p.chunk_end[r])
-        return Chunk(p.chunk_id(r), doc.doc_id, doc.title, start, end, doc.text[start:end],
+        return Chunk(p.chunk_id(r), doc.doc_id, doc.title, start, end, p.text(int(p.chunk_doc[r]))[start:end],
                      p.sections[int(p.chunk_section[r])])
 
     # -- statistics over live rows ------------------------------------------------------------------
@@ -313,7 +347,11 @@ class Snapshot:
                 continue
             local = np.concatenate(hits)
             score = np.concatenate(values)
-            if len(hits) > 1:
+            if len(hits) > 1 and len(local) * 8 > p.chunks:  # postings cover much of the part: add densely
+                dense = np.bincount(local, weights=score, minlength=p.chunks)
+                local = np.flatnonzero(dense)
+                score = dense[local]
+            elif len(hits) > 1:
                 local, inverse = np.unique(local, return_inverse=True)
                 score = np.bincount(inverse, weights=score)
             if seg.dead_chunks:
@@ -344,14 +382,16 @@ class Snapshot:
         segments = [seg.without(doc_ids) for seg in self.segments]
         if part is not None and part.chunks:
             segments.append(Segment.of(part))
-        segments = _fold(segments)
+        folded = _fold(segments)
         docs = dict(self.documents)
         for doc_id, doc in documents.items():
-            if doc is None:
-                docs.pop(doc_id, None)
-            else:
-                docs[doc_id] = doc
-        return Snapshot(self.manifest, version, segments, docs)
+            docs.pop(doc_id, None)
+            if doc is not None:
+                docs[doc_id] = LiveDocument(doc.doc_id, doc.title, doc.source, doc.added_at, doc.chunks,
+                                            len(doc.text), part, part.doc_of[doc_id])
+        if [s.part for s in folded] != [s.part for s in segments]:  # parts were merged: documents moved
+            docs = _documents(folded, (_listed(d) for d in docs.values()))
+        return Snapshot(self.manifest, version, folded, docs)
 
 
 def _tally(tokens: list[str]) -> dict[str, int]:
@@ -406,19 +446,19 @@ def _read(store: Store, folder: Path, current: Manifest) -> Snapshot:
     with store.view() as view:
         version = view.version()
         changed = view.changed()
-        documents = {d.doc_id: d for d in view.documents()}
-        fresh = [d for d in changed if d in documents]
-        delta = _part_of(view, fresh, documents, int(current.dim)) if fresh else None
+        listing = view.listing()
+        fresh = sorted(set(changed) & {row[0] for row in listing})
+        delta = _part_of(view, fresh, int(current.dim)) if fresh else None
     base_segment = Segment.of(base).without(changed)
     live = {d for d, alive in zip(base.docs, base_segment.live.tolist(), strict=True) if alive}
-    if live | set(fresh) != set(documents):
-        raise ValueError(f"the base part holds {len(live)} of {len(documents)} documents not changed since")
+    if live | set(fresh) != {row[0] for row in listing}:
+        raise ValueError(f"the base part holds {len(live)} of {len(listing)} documents not changed since")
     segments = [base_segment] + ([Segment.of(delta)] if delta is not None and delta.chunks else [])
-    return Snapshot(current, version, segments, documents)
+    return Snapshot(current, version, segments, _documents(segments, listing))
 
 
-def _part_of(view: Store, doc_ids: list[str], documents: dict[str, StoredDocument], dim: int) -> Part:
-    texts = {d: documents[d].text for d in doc_ids}
+def _part_of(view: Store, doc_ids: list[str], dim: int) -> Part:
+    texts = {d.doc_id: d.text for d in (view.document(doc_id) for doc_id in doc_ids) if d is not None}
     return parts.build(texts, view.table("chunks", doc_ids, dim), view.table("sentences", doc_ids, dim))
 
 
@@ -428,8 +468,9 @@ def rebase(store: Store, base: Part, current: Manifest, since: int, now: Snapsho
     with store.view() as view:
         changed = view.changed(after=since)
         fresh = [d for d in changed if d in now.documents]
-        delta = _part_of(view, fresh, now.documents, int(current.dim)) if fresh else None
+        delta = _part_of(view, fresh, int(current.dim)) if fresh else None
     segments = [Segment.of(base).without(changed)]
     if delta is not None and delta.chunks:
         segments.append(Segment.of(delta))
-    return Snapshot(current, now.version, segments, now.documents)
+    return Snapshot(current, now.version, segments, _documents(segments, (_listed(d) for d in
+                                                                          now.documents.values())))

@@ -242,6 +242,14 @@ class Store:
             ).fetchall()
         return [StoredDocument(*row) for row in rows]
 
+    def listing(self) -> list[tuple[str, str, str, float, int, int]]:
+        """(doc_id, title, source, added_at, chunks, characters) of every document, without their text."""
+        with self.reading() as db:
+            return db.execute(
+                "SELECT d.doc_id, d.title, d.source, d.added_at, "
+                "(SELECT COUNT(*) FROM chunks c WHERE c.doc_id = d.doc_id), length(d.text) "
+                "FROM documents d ORDER BY d.doc_id").fetchall()
+
     def document(self, doc_id: str) -> StoredDocument | None:
         with self.reading() as db:
             row = db.execute(

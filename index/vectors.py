@@ -117,8 +117,11 @@ def save(index: faiss.Index, path: Path) -> None:
     faiss.write_index(index, str(path))
 
 
-def load(path: Path) -> faiss.Index:
-    return faiss.read_index(str(path))
+def load(path: Path, mapped: bool = False) -> faiss.Index:
+    """`mapped`: an IVF index's lists stay in the file, paged in as searches probe them: a base part
+    opens in milliseconds, and lists no question probes never take memory. Such an index is read-only."""
+    flags = faiss.IO_FLAG_MMAP | faiss.IO_FLAG_READ_ONLY if mapped else 0
+    return faiss.read_index(str(path), flags)
 
 
 def nprobe_for(index: faiss.Index, allowed_count: int | None = None) -> int:

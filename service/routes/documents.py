@@ -57,7 +57,7 @@ _UPLOAD_SCHEMA = {
 @router.get("", response_model=DocumentList, dependencies=[ReadAccess], responses=ERROR_RESPONSES)
 def list_documents(engine: EngineDep) -> dict:
     docs = engine.snapshot().documents.values()
-    return {"documents": [{"doc_id": d.doc_id, "title": d.title, "chars": len(d.text), "chunks": d.chunks,
+    return {"documents": [{"doc_id": d.doc_id, "title": d.title, "chars": d.chars, "chunks": d.chunks,
                            "added_at": d.added_at} for d in sorted(docs, key=lambda d: d.doc_id)]}
 
 
