@@ -172,7 +172,7 @@ def sync_folder(data_dir: Path, folder: Path, embedder: Embedder, params: ChunkP
     for item in read_folder(Path(folder)):
         (report.skipped if isinstance(item, Skipped) else docs).append(item)
     store = _open_store(data_dir, embedder, force)
-    recipe = params.recipe(embedder.name)
+    recipe = params.recipe(embedder.name) + embedder.recipe_tag
     repeated = repeated_blocks(docs)
     own: dict[str, str] = {}  # recipes of the documents that repetition left something out of
     for i, doc in enumerate(docs):
@@ -247,7 +247,7 @@ def commit_put(data_dir: Path, prepared: list[Prepared], embedder: Embedder, par
     """The quick half: store what `prepare_put` made, in one transaction. Returns the store's version."""
     store = _open_store(data_dir, embedder, force=False)
     disk.ensure_room(data_dir, sum(p.nbytes for p in prepared))
-    return _commit(store, prepared, [], embedder, params.recipe(embedder.name))
+    return _commit(store, prepared, [], embedder, params.recipe(embedder.name) + embedder.recipe_tag)
 
 
 def delete_document(data_dir: Path, doc_id: str) -> int | None:

@@ -35,20 +35,29 @@ class Embedder:
     into `cache_dir`, or here for good with the "torch" backend."""
 
     def __init__(self, model: str | None, batch_size: int, query_backend: str, cache_dir: Path | None,
-                 device: str = "cpu"):
-        """`query_backend` is "torch", "onnx" or "onnx-int8"; the ONNX ones embed documents with the fp32
-        export and questions with the one named (index/onnx_backend.py). Exports are kept in `cache_dir`."""
+                 device: str | None = None, document_backend: str | None = None):
+        """`query_backend` is "torch", "onnx" or "onnx-int8": what embeds questions (index/onnx_backend.py).
+        `document_backend`, the same choices, embeds documents; None follows the query backend with
+        full-precision weights (fp32 ONNX for the ONNX ones, torch for torch). Exports are kept in
+        `cache_dir`. `device`: torch's device; None lets sentence-transformers take a GPU when one is
+        present (only the torch backend runs there)."""
         if batch_size < 1:
             raise InvalidInput(f"batch_size must be at least 1, got {batch_size}")
         if query_backend not in onnx_backend.BACKENDS:
             raise InvalidInput(f"query_backend must be one of {', '.join(onnx_backend.BACKENDS)}, "
                                f"not {query_backend!r}")
-        if query_backend != "torch" and cache_dir is None:
-            raise InvalidInput(f"query_backend {query_backend!r} needs a cache_dir for the exported model")
+        if document_backend is not None and document_backend not in onnx_backend.BACKENDS:
+            raise InvalidInput(f"document_backend must be one of {', '.join(onnx_backend.BACKENDS)}, "
+                               f"not {document_backend!r}")
+        if document_backend is None:
+            document_backend = "torch" if query_backend == "torch" else "onnx"
+        if "onnx" in (query_backend[:4], document_backend[:4]) and cache_dir is None:
+            raise InvalidInput("an ONNX backend needs a cache_dir for the exported model")
         self.model_path, self.name = resolve_model(model)
         self.batch_size = batch_size
         self.device = device
         self.query_backend = query_backend
+        self.document_backend = document_backend
         self.cache_dir = cache_dir
         self._pipeline = onnx_backend.describe(self.model_path)
         self._model = None  # sentence-transformers, loaded only when it is needed
@@ -59,12 +68,18 @@ class Embedder:
     def onnx(self) -> bool:
         return self.query_backend != "torch"
 
+    @property
+    def recipe_tag(self) -> str:
+        """What sets the document vectors apart beyond the model: int8 weights give other vectors (cosine
+        >= 0.98), so switching to or from them re-embeds every document; fp32 ONNX and torch agree."""
+        return "|int8" if self.document_backend == "onnx-int8" else ""
+
     def load(self) -> Embedder:
         """Load what embeds documents (exporting it first, the first time)."""
-        if self.onnx:
-            self._onnx_model("onnx")
-        else:
+        if self.document_backend == "torch":
             self._sentence_transformer()
+        else:
+            self._onnx_model(self.document_backend)
         return self
 
     def _sentence_transformer(self):
@@ -126,8 +141,8 @@ class Embedder:
     def encode_batch(self, texts: list[str], release: bool = False) -> np.ndarray:
         """One batch of documents' texts, as it is: no sorting, no progress. `release`: the model gives
         back the memory long texts needed, after this batch (onnx_backend.OnnxModel.encode)."""
-        if self.onnx:
-            return self._onnx_model("onnx").encode(texts, release=release)
+        if self.document_backend != "torch":
+            return self._onnx_model(self.document_backend).encode(texts, release=release)
         return self.model.encode(texts, batch_size=self.batch_size, normalize_embeddings=True,
                                  convert_to_numpy=True)
 

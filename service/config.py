@@ -36,6 +36,11 @@ class Settings(BaseSettings):
         "sentence-transformers without loading torch), onnx-int8 (questions through int8 weights, cosine "
         ">= 0.98 to torch; documents stay fp32) or torch (sentence-transformers for everything). The "
         "ONNX model is exported once into MODEL_CACHE, the one time torch is loaded.")
+    document_backend: Literal[BACKENDS] | None = Field(
+        None, description="What embeds documents: empty follows QUERY_BACKEND at full precision (fp32 "
+        "ONNX, or torch for torch); onnx-int8 embeds them faster with int8 weights (its cost in answer "
+        "quality: docs/evaluation.md), and re-embeds every document when switched on or off; torch "
+        "runs sentence-transformers, on a GPU when one is present.")
     model_cache: Path | None = Field(None, description="Where exported query models are kept; empty means "
                                      "DATA_DIR/models. Data folders that share one export it once.")
     chunk_tokens: int = Field(254, ge=16, le=510, description="Most model tokens in one chunk; "
@@ -93,7 +98,8 @@ class Settings(BaseSettings):
         from citeqa.index.embedding import Embedder
 
         return Embedder(self.embed_model, batch_size=self.batch_size, query_backend=self.query_backend,
-                        cache_dir=self.model_cache or self.data_dir / "models")
+                        cache_dir=self.model_cache or self.data_dir / "models",
+                        document_backend=self.document_backend)
 
     def chunk_params(self):
         from citeqa.index.building import ChunkParams

@@ -68,3 +68,24 @@ def test_a_bad_backend_is_refused_with_the_choices():
         new_embedder(query_backend="tensorrt")
     with pytest.raises(InvalidInput, match="cache_dir"):
         new_embedder(query_backend="onnx", cache_dir=None)
+
+
+def test_int8_documents_are_near_torch_and_redo_an_index_built_at_full_precision(torch, cache, tmp_path):
+    """CITEQA_DOCUMENT_BACKEND=onnx-int8: documents' vectors within the int8 bound of torch's, and an index
+    built with fp32 vectors is embedded again when it is switched on (its recipe names the weights)."""
+    from citeqa.index.building import sync_folder
+    from tests.support import chunk_params
+
+    int8 = new_embedder(document_backend="onnx-int8", cache_dir=cache)
+    got, want = int8.encode([LONG, *QUESTIONS]), torch.encode([LONG, *QUESTIONS])
+    assert (got * want).sum(axis=1).min() >= 0.98 and not np.allclose(got, want, atol=1e-4)
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "lantern.txt").write_text(LONG, encoding="utf-8")
+    data = tmp_path / "data"
+    assert sync_folder(data, docs, new_embedder(), chunk_params(), progress=False).embedded > 0
+    assert sync_folder(data, docs, new_embedder(), chunk_params(), progress=False).embedded == 0
+    redone = sync_folder(data, docs, int8, chunk_params(), progress=False)
+    assert redone.updated == ["lantern"] and redone.embedded > 0
+    with pytest.raises(InvalidInput, match="document_backend must be one of"):
+        new_embedder(document_backend="tensorrt")
