@@ -45,6 +45,7 @@ class SyntheticModel:
     dim: int
     max_tokens: int = 254
     seed: int = 0
+    recipe_tag: str = ""  # as the real embedder's at full precision (index/embedding.py)
 
     def __post_init__(self) -> None:
         rng = np.random.default_rng([self.seed, 7])

@@ -74,7 +74,9 @@ def _table(header: list[str], rows: list[list]) -> str:
 LOADS = (  # (key in the result, row of the serving table, bar of the plot)
     ("load", "16 clients (wrk), micro-batching on", "16 clients,\nbatched"),
     ("load_unbatched", "16 clients, micro-batching off", "16 clients,\nunbatched"),
-    ("load_int8", "16 clients, micro-batching on, onnx-int8", "16 clients,\nint8"))
+    ("load_int8", "16 clients, micro-batching on, onnx-int8", "16 clients,\nint8"),
+    ("load_workers_2", "16 clients, 2 worker processes", "16 clients,\n2 workers"),
+    ("load_workers_4", "16 clients, 4 worker processes", "16 clients,\n4 workers"))
 
 
 def cpu_budget(result: dict) -> str:

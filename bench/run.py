@@ -26,6 +26,8 @@ FULL = {"sequential": 1000, "load_s": 15, "load_runs": 3, "rounds": 5, "ingest_r
 VARIANTS = {  # the same load against the server configured otherwise, to show what each choice is worth
     "load_unbatched": {"CITEQA_BATCH_WINDOW_MS": "0", "CITEQA_BATCH_SIZE": "1"},
     "load_int8": {"CITEQA_QUERY_BACKEND": "onnx-int8"},
+    "load_workers_2": {"CITEQA_WORKERS": "2"},
+    "load_workers_4": {"CITEQA_WORKERS": "4"},
 }
 
 

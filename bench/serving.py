@@ -66,7 +66,7 @@ def start(data: Path, env: dict | None = None, timeout: float = 120) -> Server:
             log.seek(0)
             raise RuntimeError(f"citeqa serve exited: {log.read().decode(errors='replace')[-2000:]}")
         try:
-            if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
+            if _all_ready(url, int((env or {}).get("CITEQA_WORKERS", "1"))):
                 return Server(url, proc, time.perf_counter() - began, log)
         except httpx.TransportError:
             pass
@@ -75,6 +75,12 @@ def start(data: Path, env: dict | None = None, timeout: float = 120) -> Server:
     proc.wait()
     log.close()
     raise RuntimeError(f"citeqa serve was not ready after {timeout:.0f} s")
+
+
+def _all_ready(url: str, workers: int) -> bool:
+    """Ready: one /readyz, or with several workers 8 per worker on new connections (any may take one)."""
+    return all(httpx.get(f"{url}/readyz", timeout=1).status_code == 200
+               for _ in range(1 if workers == 1 else 8 * workers))
 
 
 def percentiles(ms: list[float]) -> dict:
@@ -132,9 +138,17 @@ def load(url: str, questions: list[str], connections: int = 16, seconds: int = 1
 
 
 def _process_cpu_s(pid: int) -> float:
-    """User plus system CPU seconds of process `pid`, all its threads."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    """User plus system CPU seconds of process `pid` and its live children (the workers of
+    `--workers`), all their threads."""
+    total = 0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:  # gone meanwhile
+            continue
+        if stat.parent.name == str(pid) or fields[1] == str(pid):
+            total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
 
 
 def _machine_cpu_s() -> tuple[float, float]:

@@ -19,7 +19,7 @@ from pathlib import Path
 import faiss
 import numpy as np
 
-from citeqa.index import manifest, parts, vectors
+from citeqa.index import changes, manifest, parts, vectors
 from citeqa.index.manifest import Manifest
 from citeqa.index.parts import Part
 from citeqa.index.store import Store
@@ -134,7 +134,8 @@ def pending(store: Store, folder: Path) -> int | None:
 def prune(folder: Path, keep: str) -> None:
     """Remove the files of generations the manifest no longer names (left by a swap or a crash)."""
     for path in folder.iterdir():
-        if path.name.startswith(".") or path.name == manifest.NAME or path.name.startswith(keep + "."):
+        if path.name.startswith(".") or path.name in (manifest.NAME, changes.SIGNAL, changes.LOCK) \
+                or path.name.startswith(keep + "."):
             continue
         if path.is_dir():
             shutil.rmtree(path, ignore_errors=True)

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from citeqa.index import building, derived, disk, parts, snapshot
+from citeqa.index import building, changes, derived, disk, manifest, parts, snapshot
 from citeqa.index.building import ChunkParams
 from citeqa.index.embedding import Embedder
 from citeqa.index.errors import CiteqaError, DocumentNotFound, IndexFailed, IndexNotReady, InsufficientStorage
@@ -30,7 +30,9 @@ log = logging.getLogger(__name__)
 
 class Engine:
     def __init__(self, data_dir: Path, embedder: Embedder, params: ChunkParams, depth: int,
-                 seed_dir: Path | None = None, *, merge_rows: int):
+                 seed_dir: Path | None = None, *, merge_rows: int, shared: bool = False):
+        """`shared`: other processes (the workers of one server) write to the same data folder; every
+        read first takes in what they committed (`snapshot.catch_up`)."""
         self.data_dir = Path(data_dir)
         self.seed_dir = seed_dir
         self.embedder = embedder
@@ -41,7 +43,11 @@ class Engine:
         self.merge_rows = merge_rows
         self._merging: threading.Thread | None = None
         self.merges = 0  # merges into the base done by this process (the tests watch it)
+        self.shared = shared
+        self._seen: tuple[int, int] | None = None  # the last change signal read (changes.py)
         self.failure: IndexFailed | None = None  # why load() failed: readiness reports it, nothing waits
+        self._store = snapshot.store_at(self.data_dir)
+        self._folder = self.data_dir / snapshot.INDEX_DIR
 
     def load(self) -> Engine:
         """Read the index and warm the model: the slow part, done once at start. A data folder that has
@@ -67,6 +73,9 @@ class Engine:
         self.embedder.encode_queries(["warm up"])
         recorded = snap.manifest
         check_model(recorded.model, recorded.dim, self.embedder.name, self.embedder.dim, self.data_dir)
+        if self.shared:
+            self._seen = changes.seen(self._folder)
+            snap = snapshot.catch_up(self._store, self._folder, snap)  # what came while it loaded
         self._install(snap)
         self._maybe_merge()
         return self
@@ -80,7 +89,20 @@ class Engine:
             if self.failure is not None:
                 raise self.failure
             raise IndexNotReady("the index is still loading; try again in a few seconds")
+        if self.shared:
+            self._catch_up()
         return self._snapshot
+
+    def _catch_up(self) -> None:
+        """Take in other processes' commits: a stat of the signal file when nothing changed (a few
+        microseconds); the changed documents read from SQLite when something did."""
+        seen = changes.seen(self._folder)
+        if seen == self._seen:
+            return
+        with self._write_lock:
+            if seen != self._seen:
+                self._install(snapshot.catch_up(self._store, self._folder, self._snapshot))
+                self._seen = seen
 
     def embed_query(self, text: str) -> np.ndarray:
         return self.embedder.encode_queries([text])[0]
@@ -100,8 +122,8 @@ class Engine:
         part = building.part_of(prepared)
         with self._write_lock, self._disk_full_is_507():
             version = building.commit_put(self.data_dir, prepared, self.embedder, self.params)
-            stored = snapshot.store_at(self.data_dir).document(doc.doc_id)
-            self._install(self.snapshot().changed(version, [doc.doc_id], part, {doc.doc_id: stored}))
+            stored = self._store.document(doc.doc_id)
+            self._committed(version, [doc.doc_id], part, {doc.doc_id: stored})
         self._maybe_merge()
         return len(prepared[0].chunks)
 
@@ -110,8 +132,19 @@ class Engine:
             version = building.delete_document(self.data_dir, doc_id)
             if version is None:
                 raise DocumentNotFound(f"doc_id: no document {doc_id!r}; GET /v1/documents lists them")
-            self._install(self.snapshot().changed(version, [doc_id], None, {doc_id: None}))
+            self._committed(version, [doc_id], None, {doc_id: None})
         self._maybe_merge()
+
+    def _committed(self, version: int, doc_ids: list[str], part, documents: dict) -> None:
+        """Swap in the snapshot after this process's commit (inside the write lock). When another process
+        committed in between, what both did is read from SQLite instead; then the others are told."""
+        snap = self._snapshot
+        if version == snap.version + 1:
+            self._install(snap.changed(version, doc_ids, part, documents))
+        else:
+            self._install(snapshot.catch_up(self._store, self._folder, snap))
+        if self.shared:
+            self._seen = changes.signal(self._folder)
 
     # -- merging the small parts into the base ---------------------------------------------------------
     def _maybe_merge(self) -> None:
@@ -137,18 +170,24 @@ class Engine:
 
     def merge(self) -> None:
         """Fold a snapshot's segments into a new base on disk, outside the write lock; then, inside it,
-        put the base in force and add again what writes did meanwhile (read from SQLite)."""
-        snap = self.snapshot()
-        base = snap.manifest
-        store = snapshot.store_at(self.data_dir)
-        folder = self.data_dir / snapshot.INDEX_DIR
-        started = time.perf_counter()
-        new = derived.merge([(s.part, s.live) for s in snap.segments], folder, store, base.model, base.dim,
-                            snap.version)
-        with self._write_lock:
-            derived.switch(folder, new, store)
-            merged = parts.load(derived.base_path(folder, new.generation))
-            self._install(snapshot.rebase(store, merged, new, snap.version, self.snapshot()))
+        put the base in force and add again what writes did meanwhile (read from SQLite). One process
+        merges at a time (a lock file); one that finds the base changed under it leaves the merge."""
+        store, folder = self._store, self._folder
+        with changes.merging(folder) as mine:
+            snap = self.snapshot()
+            base = snap.manifest
+            current = manifest.load(folder)
+            if not mine or current is None or current.generation != base.generation:
+                return
+            started = time.perf_counter()
+            new = derived.merge([(s.part, s.live) for s in snap.segments], folder, store, base.model,
+                                base.dim, snap.version)
+            with self._write_lock:
+                derived.switch(folder, new, store)
+                merged = parts.load(derived.base_path(folder, new.generation))
+                self._install(snapshot.rebase(store, merged, new, snap.version, self._snapshot))
+                if self.shared:
+                    self._seen = changes.signal(folder)
         self.merges += 1
         log.info("merged %d rows outside the base into it (%d chunks) in %.1f s", snap.pending, new.chunks,
                  time.perf_counter() - started)

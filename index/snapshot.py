@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from citeqa.index import derived, lexical, manifest, parts
+from citeqa.index import changes, derived, lexical, manifest, parts
 from citeqa.index.errors import IndexNotReady
 from citeqa.index.manifest import Manifest
 from citeqa.index.parts import Part
@@ -438,17 +438,29 @@ def load(data_dir: Path, model: str) -> Snapshot:
                         "from the database", folder, exc)
     else:
         log.warning("no usable index files in %s; building them from the database", folder)
-    return _read(store, folder, derived.write(store, folder))
+    with changes.merging(folder, wait=True):  # workers starting together rebuild once
+        again = manifest.load(folder)
+        if again is not None and (found is None or again.generation != found.generation):
+            try:
+                return _read(store, folder, again)  # another process has just rebuilt them
+            except (RuntimeError, ValueError, OSError, KeyError):
+                pass
+        return _read(store, folder, derived.write(store, folder))
 
 
 def _read(store: Store, folder: Path, current: Manifest) -> Snapshot:
-    base = parts.load(derived.base_path(folder, current.generation))
     with store.view() as view:
-        version = view.version()
-        changed = view.changed()
-        listing = view.listing()
-        fresh = sorted(set(changed) & {row[0] for row in listing})
-        delta = _part_of(view, fresh, int(current.dim)) if fresh else None
+        return _compose(view, folder, current)
+
+
+def _compose(view: Store, folder: Path, current: Manifest) -> Snapshot:
+    """The base `current` names, and a part of what `view` lists as changed since it was written."""
+    base = parts.load(derived.base_path(folder, current.generation))
+    version = view.version()
+    changed = view.changed()
+    listing = view.listing()
+    fresh = sorted(set(changed) & {row[0] for row in listing})
+    delta = _part_of(view, fresh, int(current.dim)) if fresh else None
     base_segment = Segment.of(base).without(changed)
     live = {d for d, alive in zip(base.docs, base_segment.live.tolist(), strict=True) if alive}
     if live | set(fresh) != {row[0] for row in listing}:
@@ -474,3 +486,22 @@ def rebase(store: Store, base: Part, current: Manifest, since: int, now: Snapsho
         segments.append(Segment.of(delta))
     return Snapshot(current, now.version, segments, _documents(segments, (_listed(d) for d in
                                                                           now.documents.values())))
+
+
+def catch_up(store: Store, folder: Path, snap: Snapshot) -> Snapshot:
+    """`snap` with what other processes committed since it was made: their writes as one more part, or,
+    when one of them merged, the new base and the changes after it. SQLite's view is opened before the
+    manifest is read: a merge switches the manifest before SQLite forgets the changes it holds, so a
+    view that no longer lists them always comes with the manifest that holds them."""
+    with store.view() as view:
+        found = manifest.load(folder)
+        if found is not None and found.generation != snap.manifest.generation:
+            return _compose(view, folder, found)
+        version = view.version()
+        if version == snap.version:
+            return snap
+        changed = view.changed(after=snap.version)
+        stored = {d: view.document(d) for d in changed}
+        fresh = [d for d in changed if stored[d] is not None]
+        part = _part_of(view, fresh, int(snap.manifest.dim)) if fresh else None
+    return snap.changed(version, changed, part, stored)

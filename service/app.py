@@ -8,6 +8,7 @@ from collections.abc import Callable
 from contextlib import asynccontextmanager
 from importlib.metadata import version
 
+import faiss
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
@@ -28,6 +29,9 @@ def create_app(settings: Settings | None = None,
     """`on_load_failure` is called when the index cannot be loaded (`citeqa serve` stops the server
     then, so a supervisor sees the exit); /readyz says why meanwhile."""
     settings = settings or Settings()
+    # One FAISS thread: a single query is sub-millisecond, while an OpenMP team competing with the
+    # request threads for two cores made flat searches take 8-24 ms (bench/scale.py).
+    faiss.omp_set_num_threads(1)
     engine = settings.engine()
 
     def loaded(task: asyncio.Task) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import logging
+import os
 import sqlite3
 import sys
 from pathlib import Path
@@ -346,20 +347,24 @@ def serve(
     seed: Annotated[Path | None, typer.Option(help="Build the index from this folder first when the data "
                                               "folder has never held one (default: CITEQA_SEED_DIR).")]
     = None,
+    workers: Annotated[int | None, typer.Option(help="Server processes (default: CITEQA_WORKERS).")] = None,
 ) -> None:
     """Run the HTTP API."""
     import uvicorn
 
     from citeqa.service.app import create_app
-    from citeqa.service.server import make_server, run_server
+    from citeqa.service.server import make_server, run_server, run_workers
 
     settings = _settings(data_dir=("--data", data), host=("--host", host), port=("--port", port),
-                         seed_dir=("--seed", seed))
-    import faiss
-
-    # One FAISS thread: a single query is sub-millisecond, while an OpenMP team competing with the
-    # request threads for two cores made flat searches take 8-24 ms (bench/scale.py).
-    faiss.omp_set_num_threads(1)
+                         seed_dir=("--seed", seed), workers=("--workers", workers))
+    if settings.workers > 1:
+        # The workers read their settings from the environment: the command line's options go there.
+        for field, value in (("DATA_DIR", data), ("HOST", host), ("PORT", port), ("SEED_DIR", seed),
+                             ("WORKERS", workers)):
+            if value is not None:
+                os.environ[f"CITEQA_{field}"] = str(value)
+        run_workers(settings)
+        return
     server: uvicorn.Server | None = None
 
     def stop() -> None:  # the index cannot load: exit rather than answer 503 forever

@@ -49,6 +49,9 @@ class Settings(BaseSettings):
     search_depth: int = Field(50, ge=1, le=1000, description="Candidates each retriever passes to fusion.")
     # Searches scan the small parts exactly, about 0.3 ms per 10k vectors here, and a start reads them
     # from SQLite and tokenizes them again; a merge costs array copies of the base (bench/large.py).
+    workers: int = Field(1, ge=1, le=64, description="Server processes answering on one port. They share "
+                         "the memory-mapped index and each one's writes are seen by all before the write's "
+                         "reply; one is right for two cores (docs/benchmarks.md measures 1, 2 and 4).")
     merge_rows: int = Field(20_000, ge=1, description="Rows (chunks and sentences, live or dead) outside "
                             "the base part that start a merge into it, in the background.")
     batch_size: int = Field(32, ge=1, le=1024, description="Most texts per embedding batch: when indexing, "
@@ -111,7 +114,7 @@ class Settings(BaseSettings):
         from citeqa.index.engine import Engine
 
         return Engine(self.data_dir, self.embedder(), self.chunk_params(), depth=self.search_depth,
-                      seed_dir=self.seed_dir, merge_rows=self.merge_rows)
+                      seed_dir=self.seed_dir, merge_rows=self.merge_rows, shared=self.workers > 1)
 
 
 def problems(exc: ValidationError, options: dict[str, str] | None = None) -> str:

@@ -36,7 +36,7 @@ class RequestIdFilter(logging.Filter):
 def config(level: str, fmt: str) -> dict:
     """A logging.dictConfig for the service and uvicorn (passed to uvicorn as its log_config)."""
     formatter = ({"()": "pythonjsonlogger.json.JsonFormatter", "timestamp": "time",
-                  "fmt": "{levelname}{name}{message}", "style": "{",
+                  "fmt": "{levelname}{name}{process}{message}", "style": "{",
                   "rename_fields": {"levelname": "level", "name": "logger"}}
                  if fmt == "json" else
                  {"()": "citeqa.service.logs.TextFormatter",

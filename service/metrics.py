@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+import os
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest, multiprocess
 
 from citeqa.index.engine import Engine
 
@@ -10,10 +12,13 @@ LATENCY_BUCKETS = (0.005, 0.01, 0.015, 0.025, 0.04, 0.06, 0.1, 0.15, 0.25, 0.5, 
 
 
 class Metrics:
-    """One registry per app, so several apps in one process (tests) never collide."""
+    """One registry per app, so several apps in one process (tests) never collide. Under several workers
+    (`PROMETHEUS_MULTIPROC_DIR` set by `citeqa serve --workers`), each one's counts live in files there
+    and a scrape of any worker adds up all of them (prometheus-client's multiprocess mode)."""
 
     def __init__(self, engine: Engine):
         self.registry = CollectorRegistry()
+        self.shared = "PROMETHEUS_MULTIPROC_DIR" in os.environ
         self.requests = Counter("citeqa_requests_total", "HTTP requests by route, method and status.",
                                 ["route", "method", "status"], registry=self.registry)
         self.latency = Histogram("citeqa_request_seconds", "HTTP request latency by route.", ["route"],
@@ -31,9 +36,24 @@ class Metrics:
         def count(key: str):
             return lambda: engine.snapshot().counts()[key] if engine.ready else 0
 
+        self._counts = {}
         for key in ("documents", "chunks", "sentences"):
-            Gauge(f"citeqa_{key}", f"{key.capitalize()} in the live index.",
-                  registry=self.registry).set_function(count(key))
+            gauge = Gauge(f"citeqa_{key}", f"{key.capitalize()} in the live index.", registry=self.registry,
+                          multiprocess_mode="mostrecent")
+            if self.shared:  # set when scraped: the scraping worker has caught up with every write
+                self._counts[key] = (gauge, count(key))
+            else:
+                gauge.set_function(count(key))
+
+    def exposition(self) -> bytes:
+        """The text a scrape gets: this process's metrics, or every worker's added up."""
+        if not self.shared:
+            return generate_latest(self.registry)
+        for gauge, read in self._counts.values():
+            gauge.set(read())
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)
+        return generate_latest(registry)
 
     def observe(self, route: str | None, method: str, status: int, seconds: float) -> None:
         """One finished request; the route label is the path template, never the raw path."""

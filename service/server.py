@@ -14,13 +14,16 @@ import asyncio
 import json
 import logging
 import os
+import shutil
 import signal
+import tempfile
 import threading
 import time
 
 import uvicorn
 from fastapi import FastAPI
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+from uvicorn.supervisors import Multiprocess
 
 from citeqa.service import logs
 from citeqa.service.config import Settings
@@ -86,6 +89,38 @@ class HeaderDeadlineProtocol(HttpToolsProtocol):
 def protocol(header_timeout: float) -> type[HeaderDeadlineProtocol]:
     """The protocol class for one server: uvicorn makes one per connection and passes no options."""
     return type("HeaderDeadlineProtocol", (HeaderDeadlineProtocol,), {"header_timeout": header_timeout})
+
+
+class WorkerProtocol(HeaderDeadlineProtocol):
+    """The protocol of `--workers`: uvicorn imports it by name in each worker process, where the settings
+    (CITEQA_*, which the command line's options were copied into) give its deadline."""
+
+    header_timeout = Settings().header_timeout_s
+
+
+def run_workers(settings: Settings) -> None:
+    """Serve with `settings.workers` processes on one socket (uvicorn's supervisor). Each builds the app
+    from the settings in its environment and loads the index; the index is built from the seeds here
+    first, once, so the workers never race to build it."""
+    from citeqa.index import building
+
+    if settings.seed_dir is not None and not building.ever_built(settings.data_dir):
+        log.info("no index in %s yet; building it from %s", settings.data_dir, settings.seed_dir)
+        building.sync_folder(settings.data_dir, settings.seed_dir, settings.embedder(),
+                             settings.chunk_params(), progress=False)
+    metrics_dir = tempfile.mkdtemp(prefix="citeqa-metrics-")
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
+    config = uvicorn.Config("citeqa.service.app:create_app", factory=True, workers=settings.workers,
+                            host=settings.host, port=settings.port, access_log=False,
+                            log_config=logs.config(settings.log_level, settings.log_format),
+                            http="citeqa.service.server:WorkerProtocol",
+                            timeout_keep_alive=settings.keep_alive_s,
+                            timeout_graceful_shutdown=settings.shutdown_timeout_s)
+    sock = config.bind_socket()
+    try:
+        Multiprocess(config, sockets=[sock]).run()
+    finally:
+        shutil.rmtree(metrics_dir, ignore_errors=True)
 
 
 def make_server(settings: Settings, app: FastAPI) -> uvicorn.Server:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST
 
 from citeqa.index.errors import IndexFailed, IndexNotReady
 from citeqa.index.loading import SUFFIXES
@@ -43,4 +43,4 @@ def read_info(request: Request, settings: SettingsDep) -> dict:
 @router.get("/metrics", dependencies=[ReadAccess], response_class=Response,
             responses={200: {"content": {CONTENT_TYPE_LATEST: {}}}})
 def read_metrics(metrics: MetricsDep) -> Response:
-    return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
+    return Response(metrics.exposition(), media_type=CONTENT_TYPE_LATEST)
