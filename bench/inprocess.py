@@ -98,13 +98,39 @@ def ingestion(docs: Path, embedder: Embedder, params: ChunkParams, rounds: int) 
                         "--data", str(data)], check=True, capture_output=True)
         unchanged_cli = time.perf_counter() - began
     pipeline_s, bare_s = statistics.median(pipeline), statistics.median(bare)
+    n = counts["chunks"] + counts["sentences"]
     return {"documents": counts["documents"], "chunks": counts["chunks"], "sentences": counts["sentences"],
-            "texts_embedded": counts["chunks"] + counts["sentences"], "rounds": rounds,
+            "texts_embedded": n, "rounds": rounds, "texts_per_s": round(n / pipeline_s, 1),
+            **(other := _other_weights(docs, embedder, params, texts)),
+            "vs_torch": round(n / pipeline_s / other["torch_bare_texts_per_s"], 2),
             "pipeline_s": round(pipeline_s, 3), "bare_encode_s": round(bare_s, 3),
             "pipeline_chunks_per_s": round(counts["chunks"] / pipeline_s, 1),
             "bare_chunks_per_s": round(counts["chunks"] / bare_s, 1),
             "share_of_bare": round(bare_s / pipeline_s, 3),
             "unchanged_rebuild_s": round(unchanged, 3), "unchanged_rebuild_cli_s": round(unchanged_cli, 3)}
+
+
+def _other_weights(docs: Path, embedder: Embedder, params: ChunkParams, texts: list[str]) -> dict:
+    """The same build with documents through int8 weights (CITEQA_DOCUMENT_BACKEND=onnx-int8), and a
+    bare encode of the same texts by sentence-transformers (torch), which embedded documents before the
+    ONNX backend: texts/s of each, and how near int8's vectors come to full precision's."""
+    int8 = Embedder(embedder.model_path, embedder.batch_size, embedder.query_backend, embedder.cache_dir,
+                    document_backend="onnx-int8").load()
+    torch = Embedder(embedder.model_path, embedder.batch_size, "torch", embedder.cache_dir).load()
+    int8.encode(texts[:32])
+    torch.encode(texts[:32])  # both warm
+    with tempfile.TemporaryDirectory() as tmp:
+        began = time.perf_counter()
+        sync_folder(Path(tmp) / "int8", docs, int8, params, progress=False)
+        int8_s = time.perf_counter() - began
+    began = time.perf_counter()
+    torch.encode(texts)
+    torch_s = time.perf_counter() - began
+    cosines = (int8.encode(texts) * embedder.encode(texts)).sum(axis=1)
+    return {"int8_texts_per_s": round(len(texts) / int8_s, 1),
+            "torch_bare_texts_per_s": round(len(texts) / torch_s, 1),
+            "int8_min_cosine": round(float(cosines.min()), 4),
+            "int8_mean_cosine": round(float(cosines.mean()), 4)}
 
 
 def query_model_cost(embedder: Embedder, questions: list[str], batch: int, backends: tuple[str, ...]) -> dict:

@@ -13,6 +13,7 @@ TARGETS = {  # (where in the result, the bound, "max" or "min"): the issue's tar
     "p99 at 16 clients (ms)": (("serving", "load", "p99_ms"), 150, "max"),
     "citeqa answer / LangChain retrieval": (("answer_vs_langchain", "ratio"), 1.0, "max"),
     "ingestion, share of bare encode speed": (("ingestion", "share_of_bare"), 0.9, "min"),
+    "ingestion texts/s, onnx / torch encode": (("ingestion", "vs_torch"), 1.5, "min"),
     "unchanged rebuild (s)": (("ingestion", "unchanged_rebuild_s"), 1.0, "max"),
     "cold start to /readyz (s)": (("serving", "cold_start_s"), 4, "max"),
     "server RSS after the one-client asks (MB)": (("serving", "rss_after_asks_mb"), 450, "max"),
@@ -152,6 +153,15 @@ def markdown(result: dict, plot: str | None) -> str:
                           [[r["texts_embedded"], r["pipeline_s"], r["bare_encode_s"],
                             r["pipeline_chunks_per_s"], r["bare_chunks_per_s"], r["share_of_bare"],
                             r["unchanged_rebuild_s"], r["unchanged_rebuild_cli_s"]]]))
+        if "int8_texts_per_s" in r:
+            out.append("\n" + _table(
+                ["documents embedded by", "texts/s", "vs torch", "cosine to fp32, least", "mean"],
+                [["onnx (fp32), whole build", r["texts_per_s"],
+                  round(r["texts_per_s"] / r["torch_bare_texts_per_s"], 2), 1, 1],
+                 ["onnx-int8, whole build", r["int8_texts_per_s"],
+                  round(r["int8_texts_per_s"] / r["torch_bare_texts_per_s"], 2), r["int8_min_cosine"],
+                  r["int8_mean_cosine"]],
+                 ["torch, bare encode", r["torch_bare_texts_per_s"], 1, "–", "–"]]))
     if result.get("shapes"):
         sizes = [k for k in result["shapes"][0] if k.startswith("s_per_mb_at_")]
         out.append("\n## Hostile inputs: parse and cut, seconds per MB\n")
