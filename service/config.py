@@ -38,8 +38,9 @@ class Settings(BaseSettings):
         "ONNX model is exported once into MODEL_CACHE, the one time torch is loaded.")
     document_backend: Literal[BACKENDS] | None = Field(
         None, description="What embeds documents: empty follows QUERY_BACKEND at full precision (fp32 "
-        "ONNX, or torch for torch); onnx-int8 embeds them faster with int8 weights (its cost in answer "
-        "quality: docs/evaluation.md), and re-embeds every document when switched on or off; torch "
+        "ONNX, or torch for torch); onnx-int8 embeds them faster with int8 weights (measure its cost with "
+        "CITEQA_DOCUMENT_BACKEND=onnx-int8 citeqa eval --all), and re-embeds every document when switched "
+        "on or off; torch "
         "runs sentence-transformers, on a GPU when one is present.")
     model_cache: Path | None = Field(None, description="Where exported query models are kept; empty means "
                                      "DATA_DIR/models. Data folders that share one export it once.")

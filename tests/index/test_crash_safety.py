@@ -138,6 +138,15 @@ class Run:
                 pytest.fail(f"subprocess hung: {self.proc.args}\n{self.stderr.decode(errors='replace')}")
             time.sleep(0.002)
 
+    def go_and_kill(self, ready) -> tuple[float, bool]:
+        """Tell a waiting worker to go, kill it once `ready(self)`: (seconds after go, died of it)."""
+        self.proc.stdin.write(b"go\n")
+        self.proc.stdin.flush()
+        self.started = time.perf_counter()
+        self.wait_for(lambda: ready(self))
+        at = self.elapsed()
+        return at, self.kill()
+
     def kill(self) -> bool:
         """SIGKILL now; True when the process was still running and died of it."""
         self.proc.send_signal(signal.SIGKILL)  # does nothing when the process has already been reaped
@@ -353,12 +362,7 @@ def test_put_document_killed_midway_stores_all_of_it_or_nothing(corpus, module_e
             run.wait_for(lambda run=run: b"ready" in run.stderr)
             assert run.proc.poll() is None, run.stderr.decode()
         for run, (label, ready) in zip(runs, kill_points, strict=True):
-            run.proc.stdin.write(b"go\n")
-            run.proc.stdin.flush()
-            run.started = time.perf_counter()
-            run.wait_for(lambda run=run, ready=ready: ready(run))
-            at = run.elapsed()
-            died = run.kill()
+            at, died = run.go_and_kill(ready)
             after = read_state(run.data)
             if "extra_doc" in after.docs:
                 assert after.docs == with_extra  # the whole text, not a piece of it
@@ -449,12 +453,7 @@ def test_a_merge_killed_at_any_phase_loses_nothing(corpus, module_embedder, tmp_
             assert run.proc.poll() is None, run.stderr.decode()
         for run, (label, ready) in zip(runs, kill_points, strict=True):
             before = manifest.load(run.data / INDEX_DIR)
-            run.proc.stdin.write(b"go\n")
-            run.proc.stdin.flush()
-            run.started = time.perf_counter()
-            run.wait_for(lambda run=run, ready=ready: ready(run))
-            at = run.elapsed()
-            died = run.kill()
+            at, died = run.go_and_kill(ready)
             new = read_state(run.data)
             assert "extra_doc" in new.docs and "doc05" not in new.docs
             assert check_index(run.data, module_embedder, {"new": new}) == "new"
