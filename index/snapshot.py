@@ -140,10 +140,10 @@ class Segment:
             dead_length=self.dead_length + int(np.asarray(p.chunk_len[crows]).sum()))
 
     def chunk_live(self, row: int) -> bool:
-        return bool(self.live[self.part.chunk_doc[row]])
+        return not self.dead_chunks or bool(self.live[self.part.chunk_doc[row]])
 
     def sentence_live(self, row: int) -> bool:
-        return bool(self.live[self.part.sentence_doc[row]])
+        return not self.dead_sentences or bool(self.live[self.part.sentence_doc[row]])
 
 
 class _Rows:
@@ -152,16 +152,19 @@ class _Rows:
     replaced snapshot is freed by reference counting alone (the engine keeps the collector off)."""
 
     def __init__(self, offsets: list[int], get: Callable[[int, int], object]):
-        self._offsets, self._get = offsets, get
+        self._offsets, self._get, self._n = offsets, get, offsets[-1]
+        self._one = len(offsets) == 2  # one part, as after a merge: no search for the part
 
     def __len__(self) -> int:
-        return self._offsets[-1]
+        return self._n
 
     def __getitem__(self, row: int):
         if row < 0:
-            row += len(self)
-        if not 0 <= row < len(self):
+            row += self._n
+        if not 0 <= row < self._n:
             raise IndexError(row)
+        if self._one:
+            return self._get(0, row)
         i = bisect.bisect_right(self._offsets, row) - 1
         return self._get(i, row - self._offsets[i])
 
@@ -234,6 +237,9 @@ class Snapshot:
         replaced version are not)."""
         if not (0 <= a < self.sentence_count and 0 <= b < self.sentence_count):
             return False
+        if len(self.segments) == 1:
+            seg = self.segments[0]
+            return seg.part.sentence_doc[a] == seg.part.sentence_doc[b] and seg.sentence_live(a)
         (i, ra), (j, rb) = self.locate("sentences", a), self.locate("sentences", b)
         if i != j:
             return False
