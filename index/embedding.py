@@ -71,7 +71,8 @@ class Embedder:
     @property
     def recipe_tag(self) -> str:
         """What sets the document vectors apart beyond the model: int8 weights give other vectors (cosine
-        >= 0.98), so switching to or from them re-embeds every document; fp32 ONNX and torch agree."""
+        to fp32 0.97 at least on the seeds' texts), so switching to or from them re-embeds every
+        document; fp32 ONNX and torch agree."""
         return "|int8" if self.document_backend == "onnx-int8" else ""
 
     def load(self) -> Embedder:
