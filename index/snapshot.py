@@ -429,6 +429,7 @@ def load(data_dir: Path, model: str) -> Snapshot:
     store = store_at(data_dir)
     if not store.exists():
         raise IndexNotReady(f"no index in {data_dir}; build one with: citeqa index build --data {data_dir}")
+    store.create()  # a store written by an older version gains the tables and columns it lacks
     meta = store.meta()
     if "model" not in meta:
         raise IndexNotReady(f"the index in {data_dir} is empty; build it with: "

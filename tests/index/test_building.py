@@ -1,6 +1,9 @@
 """Incremental indexing: only what changed is embedded; the model is refused when it differs."""
 
+import json
 import shutil
+import sqlite3
+from contextlib import closing
 
 import pytest
 
@@ -9,8 +12,8 @@ from citeqa.index.building import delete_document, put_document, sync_folder
 from citeqa.index.embedding import Embedder
 from citeqa.index.errors import IndexMismatch
 from citeqa.index.loading import make_document
-from citeqa.index.snapshot import INDEX_DIR, load, store_at
-from tests.support import SEEDS, chunk_params, new_embedder
+from citeqa.index.snapshot import DB_NAME, INDEX_DIR, load, store_at
+from tests.support import SEEDS, chunk_params, new_embedder, new_engine
 
 
 class CountingEmbedder(Embedder):
@@ -143,3 +146,16 @@ def test_an_index_written_before_section_paths_were_kept_is_redone_and_then_answ
     snap = load(data, embedder.name)
     row = next(r for r in range(len(snap.sentence_ids)) if snap.sentence(r).startswith("Run the installer"))
     assert snap.sentence_sections[row] == "Guide > Install" and snap.sentence_kinds[row] == "paragraph"
+
+
+def test_an_index_written_before_segments_opens_rebuilt_from_sqlite(seeds_data, embedder, tmp_path):
+    """A data folder of an older version: no record of changes in SQLite, a manifest of another format."""
+    data = shutil.copytree(seeds_data, tmp_path / "data")
+    with closing(sqlite3.connect(data / DB_NAME)) as db, db:
+        db.execute("DROP TABLE changed")
+    (data / INDEX_DIR / manifest.NAME).write_text(json.dumps(
+        {"model": embedder.name, "dim": 384, "fingerprint": "0" * 32, "generation": "old", "documents": 5,
+         "chunks": 42, "sentences": 233}))
+    snap = load(data, embedder.name)
+    assert snap.counts()["documents"] == 5 and manifest.load(data / INDEX_DIR).format == manifest.FORMAT
+    assert new_engine(data, embedder).load().search("Pokrovsk", k=1)[0].doc_id.startswith("00")
