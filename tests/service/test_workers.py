@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
@@ -26,6 +27,15 @@ def _tops(url: str, n: int = 40) -> list[str | None]:
         return list(pool.map(lambda _: _top(url), range(n)))
 
 
+def _wait_all_ready(url: str, seconds: float = 120) -> None:
+    """Until 40 /readyz on new connections in a row say ready: both workers have loaded the index."""
+    deadline = time.time() + seconds
+    with ThreadPoolExecutor(8) as pool:
+        while not all(pool.map(lambda _: httpx.get(f"{url}/readyz").status_code == 200, range(40))):
+            assert time.time() < deadline, "a worker never became ready"
+            time.sleep(0.5)
+
+
 def _search_pids(log: str) -> set[int]:
     lines = (json.loads(line) for line in log.splitlines() if line.startswith("{"))
     return {line["process"] for line in lines if line.get("route") == "/v1/search"}
@@ -35,8 +45,7 @@ def test_two_workers_see_each_others_writes_before_the_reply(seeds_data, tmp_pat
     server = serve_copy(seeds_data, tmp_path, CITEQA_WORKERS="2", CITEQA_LOG_FORMAT="json",
                         CITEQA_LOG_LEVEL="INFO")
     try:
-        with ThreadPoolExecutor(8) as pool:  # both workers loaded: every new connection is answered
-            assert all(pool.map(lambda _: httpx.get(f"{server.url}/readyz").status_code == 200, range(40)))
+        _wait_all_ready(server.url)
         before = set(_tops(server.url))
         assert "zebras" not in before
         assert httpx.post(f"{server.url}/v1/documents", json=DOC, timeout=60).status_code == 201
