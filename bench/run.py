@@ -81,6 +81,7 @@ class Setup:
     threshold: float
     batch_window_ms: float
     merge_rows: int
+    write_threads: int
 
 
 def run(setup: Setup, questions: list[str], docs: Path, quick: bool = False, name: str | None = None,
@@ -116,7 +117,10 @@ def run(setup: Setup, questions: list[str], docs: Path, quick: bool = False, nam
         result["shapes"] = shapes.seconds_per_mb(plan["shape_sizes"])
         sizes = plan["large"] if large is None else large
         if sizes:
-            result["large"] = large_collections.run(sizes, [docs, *sources], questions, embedder,
+            writer = Embedder(embedder.model_path, embedder.batch_size, embedder.query_backend,
+                              embedder.cache_dir, document_backend=embedder.document_backend,
+                              document_threads=setup.write_threads)  # as the server embeds writes
+            result["large"] = large_collections.run(sizes, [docs, *sources], questions, writer,
                                                     setup.params, embedder.cache_dir, workdir=Path(tmp))
     result["seconds"] = round(time.perf_counter() - began, 1)
     return result

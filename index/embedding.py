@@ -35,7 +35,8 @@ class Embedder:
     into `cache_dir`, or here for good with the "torch" backend."""
 
     def __init__(self, model: str | None, batch_size: int, query_backend: str, cache_dir: Path | None,
-                 device: str | None = None, document_backend: str | None = None):
+                 device: str | None = None, document_backend: str | None = None,
+                 document_threads: int | None = None):
         """`query_backend` is "torch", "onnx" or "onnx-int8": what embeds questions (index/onnx_backend.py).
         `document_backend`, the same choices, embeds documents; None follows the query backend with
         full-precision weights (fp32 ONNX for the ONNX ones, torch for torch). Exports are kept in
@@ -58,6 +59,8 @@ class Embedder:
         self.device = device
         self.query_backend = query_backend
         self.document_backend = document_backend
+        # Threads of a separate ONNX session for documents; None shares the questions' session.
+        self.document_threads = document_threads
         self.cache_dir = cache_dir
         self._pipeline = onnx_backend.describe(self.model_path)
         self._model = None  # sentence-transformers, loaded only when it is needed
@@ -80,7 +83,7 @@ class Embedder:
         if self.document_backend == "torch":
             self._sentence_transformer()
         else:
-            self._onnx_model(self.document_backend)
+            self._onnx_model(self.document_backend, self.document_threads)
         return self
 
     def _sentence_transformer(self):
@@ -101,10 +104,12 @@ class Embedder:
                 ) from exc
         return self._model
 
-    def _onnx_model(self, backend: str) -> onnx_backend.OnnxModel:
-        if backend not in self._onnx:
-            self._onnx[backend] = onnx_backend.load(self.model_path, self.cache_dir, backend)
-        return self._onnx[backend]
+    def _onnx_model(self, backend: str, threads: int | None = None) -> onnx_backend.OnnxModel:
+        key = backend if threads is None else f"{backend}/{threads}"
+        if key not in self._onnx:
+            self._onnx[key] = onnx_backend.load(self.model_path, self.cache_dir, backend,
+                                                *(() if threads is None else (threads,)))
+        return self._onnx[key]
 
     @property
     def model(self):
@@ -143,7 +148,8 @@ class Embedder:
         """One batch of documents' texts, as it is: no sorting, no progress. `release`: the model gives
         back the memory long texts needed, after this batch (onnx_backend.OnnxModel.encode)."""
         if self.document_backend != "torch":
-            return self._onnx_model(self.document_backend).encode(texts, release=release)
+            model = self._onnx_model(self.document_backend, self.document_threads)
+            return model.encode(texts, release=release)
         return self.model.encode(texts, batch_size=self.batch_size, normalize_embeddings=True,
                                  convert_to_numpy=True)
 

@@ -185,7 +185,7 @@ def describe(model_path: str) -> Pipeline | None:
     return Pipeline(int(pooling["word_embedding_dimension"]), int(limit), bool(mean) and plain)
 
 
-def load(model_path: str, cache_dir: Path, backend: str) -> OnnxModel:
+def load(model_path: str, cache_dir: Path, backend: str, threads: int = 2) -> OnnxModel:
     """The ONNX model of the folder, exported on first use into `cache_dir`. The export is the one step
     that needs torch, and it runs in a child process: this one never imports torch, so a server's memory
     stays that of the ONNX model even on its first start."""
@@ -203,7 +203,7 @@ def load(model_path: str, cache_dir: Path, backend: str) -> OnnxModel:
             last = (done.stderr.strip().splitlines() or ["no output"])[-1]
             raise InvalidInput(f"exporting {Path(model_path).name} to ONNX failed ({last}); set "
                                "CITEQA_QUERY_BACKEND=torch to run without the export")
-    return OnnxModel(path, model_path, pipeline.max_tokens)
+    return OnnxModel(path, model_path, pipeline.max_tokens, threads)
 
 
 def _export_main(model_path: str, path: str, backend: str) -> None:

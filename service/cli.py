@@ -321,7 +321,8 @@ def bench(
 
     settings = _settings()
     setup = Setup(settings.embedder(), settings.chunk_params(), settings.search_depth, settings.top_k,
-                  settings.abstain_threshold, settings.batch_window_ms, settings.merge_rows)
+                  settings.abstain_threshold, settings.batch_window_ms, settings.merge_rows,
+                  settings.write_threads)
     questions = [q.question for q in dataset.load(dataset.DEFAULT_SET)]
     try:
         sizes = None if large is None else tuple(int(n) for n in large.split(",") if int(n) > 0)

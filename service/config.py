@@ -42,6 +42,10 @@ class Settings(BaseSettings):
         "CITEQA_DOCUMENT_BACKEND=onnx-int8 citeqa eval --all), and re-embeds every document when switched "
         "on or off; torch "
         "runs sentence-transformers, on a GPU when one is present.")
+    write_threads: int = Field(1, ge=1, le=64, description="Threads that embed the documents written to "
+                               "a running server, in a model session of their own (ONNX backends): one "
+                               "leaves a core to questions while documents arrive, at the cost of slower "
+                               "writes (docs/benchmarks.md). `citeqa index build` embeds with two.")
     model_cache: Path | None = Field(None, description="Where exported query models are kept; empty means "
                                      "DATA_DIR/models. Data folders that share one export it once.")
     chunk_tokens: int = Field(254, ge=16, le=510, description="Most model tokens in one chunk; "
@@ -98,12 +102,14 @@ class Settings(BaseSettings):
             return [o.strip().rstrip("/") for o in value.split(",") if o.strip()]
         return value
 
-    def embedder(self):
+    def embedder(self, document_threads: int | None = None):
+        """`document_threads`: a session of its own for documents (a server's writes); None shares the
+        questions' session, as builds do."""
         from citeqa.index.embedding import Embedder
 
         return Embedder(self.embed_model, batch_size=self.batch_size, query_backend=self.query_backend,
                         cache_dir=self.model_cache or self.data_dir / "models",
-                        document_backend=self.document_backend)
+                        document_backend=self.document_backend, document_threads=document_threads)
 
     def chunk_params(self):
         from citeqa.index.building import ChunkParams
@@ -114,7 +120,8 @@ class Settings(BaseSettings):
         """The index as these settings describe it (not loaded yet: call `.load()`)."""
         from citeqa.index.engine import Engine
 
-        return Engine(self.data_dir, self.embedder(), self.chunk_params(), depth=self.search_depth,
+        return Engine(self.data_dir, self.embedder(document_threads=self.write_threads), self.chunk_params(),
+                      depth=self.search_depth,
                       seed_dir=self.seed_dir, merge_rows=self.merge_rows, shared=self.workers > 1)
 
 
