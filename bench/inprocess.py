@@ -114,9 +114,8 @@ def _other_weights(docs: Path, embedder: Embedder, params: ChunkParams, texts: l
     """The same build with documents through int8 weights (CITEQA_DOCUMENT_BACKEND=onnx-int8), and a
     bare encode of the same texts by sentence-transformers (torch), which embedded documents before the
     ONNX backend: texts/s of each, and how near int8's vectors come to full precision's."""
-    int8 = Embedder(embedder.model_path, embedder.batch_size, embedder.query_backend, embedder.cache_dir,
-                    document_backend="onnx-int8").load()
-    torch = Embedder(embedder.model_path, embedder.batch_size, "torch", embedder.cache_dir).load()
+    int8 = embedder.variant(document_backend="onnx-int8").load()
+    torch = embedder.variant(query_backend="torch", document_backend=None).load()
     int8.encode(texts[:32])
     torch.encode(texts[:32])  # both warm
     with tempfile.TemporaryDirectory() as tmp:

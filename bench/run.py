@@ -117,9 +117,7 @@ def run(setup: Setup, questions: list[str], docs: Path, quick: bool = False, nam
         result["shapes"] = shapes.seconds_per_mb(plan["shape_sizes"])
         sizes = plan["large"] if large is None else large
         if sizes:
-            writer = Embedder(embedder.model_path, embedder.batch_size, embedder.query_backend,
-                              embedder.cache_dir, document_backend=embedder.document_backend,
-                              document_threads=setup.write_threads)  # as the server embeds writes
+            writer = embedder.variant(document_threads=setup.write_threads)  # as the server embeds writes
             result["large"] = large_collections.run(sizes, [docs, *sources], questions, writer,
                                                     setup.params, embedder.cache_dir, workdir=Path(tmp))
     result["seconds"] = round(time.perf_counter() - began, 1)

@@ -50,6 +50,9 @@ class Embedder:
         if document_backend is not None and document_backend not in onnx_backend.BACKENDS:
             raise InvalidInput(f"document_backend must be one of {', '.join(onnx_backend.BACKENDS)}, "
                                f"not {document_backend!r}")
+        self._given = {"model": model, "batch_size": batch_size, "query_backend": query_backend,
+                       "cache_dir": cache_dir, "device": device, "document_backend": document_backend,
+                       "document_threads": document_threads}
         if document_backend is None:
             document_backend = "torch" if query_backend == "torch" else "onnx"
         if "onnx" in (query_backend[:4], document_backend[:4]) and cache_dir is None:
@@ -66,6 +69,10 @@ class Embedder:
         self._model = None  # sentence-transformers, loaded only when it is needed
         self._onnx: dict[str, onnx_backend.OnnxModel] = {}
         self._counter = None
+
+    def variant(self, **changes) -> Embedder:
+        """The same model (under the same name) with other backends or threads."""
+        return Embedder(**(self._given | changes))
 
     @property
     def onnx(self) -> bool:
