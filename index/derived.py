@@ -69,7 +69,7 @@ def exact_vectors(store: Store, dim: int) -> Callable[[Part, np.ndarray, str], n
         row_doc = part.chunk_doc if table == "chunks" else part.sentence_doc
         docs = sorted({part.docs[d] for d in np.unique(np.asarray(row_doc[rows])).tolist()})
         stored = store.table(table, docs, dim)
-        at = {parts.vectors.faiss_id(i): n for n, i in enumerate(stored.ids)}
+        at = {vectors.faiss_id(i): n for n, i in enumerate(stored.ids)}
         keys = (part.chunk_keys if table == "chunks" else part.sentence_keys)[rows]
         return stored.vectors[[at[int(k)] for k in keys]] if len(keys) else np.zeros((0, dim), np.float32)
     return read

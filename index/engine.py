@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from citeqa.index import building, changes, derived, disk, manifest, parts, snapshot
+from citeqa.index import building, changes, derived, disk, manifest, snapshot
 from citeqa.index.building import ChunkParams
 from citeqa.index.embedding import Embedder
 from citeqa.index.errors import CiteqaError, DocumentNotFound, IndexFailed, IndexNotReady, InsufficientStorage
@@ -184,8 +184,8 @@ class Engine:
                                 base.dim, snap.version)
             with self._write_lock:
                 derived.switch(folder, new, store)
-                merged = parts.load(derived.base_path(folder, new.generation))
-                self._install(snapshot.rebase(store, merged, new, snap.version, self._snapshot))
+                # The new generation in force: what writes did while it was written comes from SQLite.
+                self._install(snapshot.catch_up(store, folder, self._snapshot))
                 if self.shared:
                     self._seen = changes.signal(folder)
         self.merges += 1

@@ -37,15 +37,12 @@ def _search(snap: Snapshot, table: str, query_vector: np.ndarray, n: int, doc_id
         index = part.chunk_index if table == "chunks" else part.sentence_index
         if index.ntotal == 0 or seg.live_docs == 0:
             continue
-        keys = part.chunk_keys if table == "chunks" else part.sentence_keys
         allowed = None
         if doc_ids is not None:
-            rows = snap.doc_chunk_rows(doc_ids, table)
-            offsets = snap.chunk_offsets if table == "chunks" else snap.sentence_offsets
-            local = rows[(rows >= offsets[i]) & (rows < offsets[i + 1])] - offsets[i]
+            local = seg.rows_of(doc_ids, table)
             if len(local) == 0:
                 continue
-            allowed = keys[local]
+            allowed = (part.chunk_keys if table == "chunks" else part.sentence_keys)[local]
         dead = seg.dead_chunk_keys if table == "chunks" else seg.dead_sentence_keys
         scores, ids = vectors.search(index, query_vector, n, allowed, dead if allowed is None else None)
         local = part.rows_of_keys(ids, table)
@@ -102,7 +99,7 @@ class Retriever:
         snap = snap or self.snapshot()
         if vector is None and self.mode != "bm25":
             vector = self.embed(query)
-        rows = None if doc_ids is None else snap.doc_chunk_rows(doc_ids)
+        rows = None if doc_ids is None else snap.doc_rows(doc_ids)
         n = max(self.depth, k)
         if self.mode == "bm25":
             fused = lexical_ranking(snap, query, k, rows)

@@ -59,8 +59,8 @@ class Part:
     chunk_index: faiss.Index
     sentence_index: faiss.Index
     arrays: dict[str, np.ndarray]
-    doc_of: dict[str, int] = field(default_factory=dict)
-    term_of: dict[str, int] = field(default_factory=dict)
+    doc_of: dict[str, int] = field(init=False)
+    term_of: dict[str, int] = field(init=False)
 
     def __post_init__(self) -> None:
         for name in _ARRAYS:
@@ -101,37 +101,36 @@ class Part:
     def text(self, doc: int) -> str:
         """The text of its document number `doc`: kept as UTF-8 bytes (memory-mapped in the base), so
         only the documents answers quote are ever decoded."""
-        found = self._texts.get(doc)
-        if found is None:
-            if len(self._texts) >= TEXTS_CACHED:
-                self._texts.clear()
-            found = self.text_blob[self.text_offsets[doc]:self.text_offsets[doc + 1]].tobytes().decode()
-            self._texts[doc] = found
-        return found
+        return _kept(self._texts, doc, TEXTS_CACHED, lambda: self.text_blob[
+            self.text_offsets[doc]:self.text_offsets[doc + 1]].tobytes().decode())
 
     def sentence_terms(self, row: int) -> frozenset[str]:
-        found = self._terms_cache.get(row)
-        if found is None:
-            if len(self._terms_cache) >= TERMS_CACHED:  # answers read the same few sentences again and again
-                self._terms_cache.clear()
-            lo, hi = self.sent_ptr[row], self.sent_ptr[row + 1]
-            found = frozenset(self.terms[t] for t in self.sent_terms[lo:hi].tolist())
-            self._terms_cache[row] = found
-        return found
+        # Answers read the same few sentences again and again.
+        return _kept(self._terms_cache, row, TERMS_CACHED,
+                     lambda: self._terms_of(self.sent_ptr, self.sent_terms, row))
 
     def section_terms_of(self, section: int) -> frozenset[str]:
-        found = self._section_terms.get(section)
-        if found is None:
-            lo, hi = self.section_ptr[section], self.section_ptr[section + 1]
-            found = frozenset(self.terms[t] for t in self.section_terms[lo:hi].tolist())
-            self._section_terms[section] = found
-        return found
+        return _kept(self._section_terms, section, TERMS_CACHED,
+                     lambda: self._terms_of(self.section_ptr, self.section_terms, section))
+
+    def _terms_of(self, ptr: np.ndarray, ids: np.ndarray, row: int) -> frozenset[str]:
+        return frozenset(self.terms[t] for t in ids[ptr[row]:ptr[row + 1]].tolist())
 
     def rows_of_keys(self, keys: np.ndarray, table: str) -> np.ndarray:
         """The rows holding FAISS `keys` (each key is present)."""
         ordered = self.chunk_sorted_keys if table == "chunks" else self.sentence_sorted_keys
         order = self.chunk_key_order if table == "chunks" else self.sentence_key_order
         return order[np.searchsorted(ordered, keys)] if len(keys) else np.zeros(0, dtype=np.int64)
+
+
+def _kept(cache: dict, key: int, limit: int, make):
+    """`cache[key]`, made on first use; a cache grown to `limit` starts over."""
+    found = cache.get(key)
+    if found is None:
+        if len(cache) >= limit:
+            cache.clear()
+        found = cache[key] = make()
+    return found
 
 
 # -- building a part from rows ------------------------------------------------------------------------
@@ -179,14 +178,7 @@ def build(texts: dict[str, str], chunks: Rows, sentences: Rows, trained: dict[st
         "sentence_vectors": np.asarray(sentences.vectors, dtype=np.float16),
         "doc_chunk_lo": _doc_bounds(chunk_doc, len(docs)),
         "doc_sentence_lo": _doc_bounds(sentence_doc, len(docs)),
-        **_matrix_arrays("tf", tf, counts="tf_counts", columns="tf_terms"),
-        **_matrix_arrays("post", tf.tocsc(), counts="post_counts", columns="post_rows"),
-        "chunk_df": np.bincount(tf.indices, minlength=len(terms)).astype(np.int32),
-        **_matrix_arrays("sent", sent, columns="sent_terms"),
-        "sentence_df": np.bincount(sent.indices, minlength=len(terms)).astype(np.int32),
-        **_matrix_arrays("section", section_matrix, columns="section_terms"),
-        **_matrix_arrays("word", word_matrix, columns="word_ids"),
-        "word_df": np.bincount(word_matrix.indices, minlength=len(words)).astype(np.int32),
+        **_matrices(tf, sent, section_matrix, word_matrix),
         **_blob([texts[d].encode() for d in docs]),
     }
     _runs(arrays)
@@ -248,6 +240,21 @@ def _csr(ptr: list[int], cols: list[int], counts: list[int], width: int) -> spar
     data = np.array(counts, dtype=np.uint16 if not counts or max(counts) < 65_536 else np.uint32)
     return sparse.csr_matrix((data, np.array(cols, dtype=np.int32), np.array(ptr, dtype=np.int64)),
                              shape=(len(ptr) - 1, width))
+
+
+def _matrices(tf: sparse.csr_matrix, sent: sparse.csr_matrix, section: sparse.csr_matrix,
+              word: sparse.csr_matrix) -> dict[str, np.ndarray]:
+    """The arrays of a part's sparse matrices (chunk -> term counts and their postings, sentence ->
+    terms, section -> terms, document -> words) and the document frequencies counted from them."""
+    def df(m: sparse.csr_matrix) -> np.ndarray:
+        return np.bincount(m.indices, minlength=m.shape[1]).astype(np.int32)
+
+    return {**_matrix_arrays("tf", tf, counts="tf_counts", columns="tf_terms"),
+            **_matrix_arrays("post", tf.tocsc(), counts="post_counts", columns="post_rows"),
+            **_matrix_arrays("sent", sent, columns="sent_terms"),
+            **_matrix_arrays("section", section, columns="section_terms"),
+            **_matrix_arrays("word", word, columns="word_ids"),
+            "chunk_df": df(tf), "sentence_df": df(sent), "word_df": df(word)}
 
 
 def _matrix_arrays(prefix: str, m: sparse.spmatrix, columns: str, counts: str | None = None
@@ -343,17 +350,7 @@ def merge(pieces: list[tuple[Part, np.ndarray]], dim: int,
     sent = sparse.vstack(mats["sent"], format="csr")
     word = sparse.vstack(mats["word"], format="csr")
     section_matrix = _sets_matrix(_section_term_lists(pieces, sections), {t: i for i, t in enumerate(terms)})
-    arrays.update({
-        **_matrix_arrays("tf", tf, counts="tf_counts", columns="tf_terms"),
-        **_matrix_arrays("post", tf.tocsc(), counts="post_counts", columns="post_rows"),
-        "chunk_df": np.bincount(tf.indices, minlength=len(terms)).astype(np.int32),
-        **_matrix_arrays("sent", sent, columns="sent_terms"),
-        "sentence_df": np.bincount(sent.indices, minlength=len(terms)).astype(np.int32),
-        **_matrix_arrays("section", section_matrix, columns="section_terms"),
-        **_matrix_arrays("word", word, columns="word_ids"),
-        "word_df": np.bincount(word.indices, minlength=len(words)).astype(np.int32),
-        **_blob(doc_bytes),
-    })
+    arrays.update({**_matrices(tf, sent, section_matrix, word), **_blob(doc_bytes)})
     chunk_index = _merged_index(pieces, "chunks", dim, exact_vectors, retrain)
     sentence_index = _merged_index(pieces, "sentences", dim, exact_vectors, retrain)
     return _made(docs, sections, kinds, terms, words, chunk_index, sentence_index, arrays)
@@ -474,8 +471,3 @@ def _mapped(path: Path) -> np.ndarray:
     if isinstance(mapped, np.memmap) and mapped.size:
         mapped._mmap.madvise(mmap.MADV_RANDOM)
     return mapped.view(np.ndarray)
-
-
-def empty(dim: int) -> Part:
-    none = Rows([], [], np.zeros(0, np.int64), np.zeros(0, np.int64), [], np.zeros((0, dim), np.float32), [])
-    return build({}, none, none)

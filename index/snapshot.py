@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from citeqa.index import changes, derived, lexical, manifest, parts
+from citeqa.index import changes, derived, lexical, manifest, parts, vectors
 from citeqa.index.errors import IndexNotReady
 from citeqa.index.manifest import Manifest
 from citeqa.index.parts import Part
@@ -139,6 +139,14 @@ class Segment:
             dead_chunks=self.dead_chunks + len(crows), dead_sentences=self.dead_sentences + len(srows),
             dead_length=self.dead_length + int(np.asarray(p.chunk_len[crows]).sum()))
 
+    def rows_of(self, doc_ids: Iterable[str], table: str) -> np.ndarray:
+        """The rows of `table` in this part of those of `doc_ids` it holds live, in row order."""
+        bounds = self.part.doc_chunk_lo if table == "chunks" else self.part.doc_sentence_lo
+        found = sorted(k for k in (self.part.doc_of.get(d) for d in set(doc_ids))
+                       if k is not None and self.live[k])
+        return np.concatenate([np.arange(bounds[k], bounds[k + 1]) for k in found]) if found \
+            else np.zeros(0, dtype=np.int64)
+
     def chunk_live(self, row: int) -> bool:
         return not self.dead_chunks or bool(self.live[self.part.chunk_doc[row]])
 
@@ -246,24 +254,19 @@ class Snapshot:
         part = self.segments[i].part
         return part.sentence_doc[ra] == part.sentence_doc[rb] and self.segments[i].sentence_live(ra)
 
-    def doc_chunk_rows(self, doc_ids: Iterable[str], table: str = "chunks") -> np.ndarray:
+    def doc_rows(self, doc_ids: Iterable[str], table: str = "chunks") -> np.ndarray:
         """The live rows of `doc_ids`, in row order."""
-        out = []
-        for i, seg in enumerate(self.segments):
-            bounds = seg.part.doc_chunk_lo if table == "chunks" else seg.part.doc_sentence_lo
-            off = (self.chunk_offsets if table == "chunks" else self.sentence_offsets)[i]
-            for d in dict.fromkeys(doc_ids):
-                k = seg.part.doc_of.get(d)
-                if k is not None and seg.live[k]:
-                    out.append(np.arange(off + bounds[k], off + bounds[k + 1]))
-        return np.sort(np.concatenate(out)) if out else np.zeros(0, dtype=np.int64)
+        offsets = self.chunk_offsets if table == "chunks" else self.sentence_offsets
+        doc_ids = set(doc_ids)
+        return np.concatenate([seg.rows_of(doc_ids, table) + offsets[i]
+                               for i, seg in enumerate(self.segments)])
 
     def counts(self) -> dict[str, int]:
         return {"documents": len(self.documents), "chunks": self.live_chunks,
                 "sentences": self.live_sentences}
 
     def chunk_row(self, chunk_id: str) -> int | None:
-        key = np.array([parts.vectors.faiss_id(chunk_id)], dtype=np.int64)
+        key = np.array([vectors.faiss_id(chunk_id)], dtype=np.int64)
         for i, seg in enumerate(self.segments):
             p = seg.part
             if p.chunks == 0:
@@ -467,7 +470,7 @@ def _compose(view: Store, folder: Path, current: Manifest) -> Snapshot:
     changed = view.changed()
     listing = view.listing()
     fresh = sorted(set(changed) & {row[0] for row in listing})
-    delta = _part_of(view, fresh, int(current.dim)) if fresh else None
+    delta = _part_of(view, {d: view.document(d) for d in fresh}, int(current.dim)) if fresh else None
     base_segment = Segment.of(base).without(changed)
     live = {d for d, alive in zip(base.docs, base_segment.live.tolist(), strict=True) if alive}
     if live | set(fresh) != {row[0] for row in listing}:
@@ -476,23 +479,11 @@ def _compose(view: Store, folder: Path, current: Manifest) -> Snapshot:
     return Snapshot(current, version, segments, _documents(segments, listing))
 
 
-def _part_of(view: Store, doc_ids: list[str], dim: int) -> Part:
-    texts = {d.doc_id: d.text for d in (view.document(doc_id) for doc_id in doc_ids) if d is not None}
-    return parts.build(texts, view.table("chunks", doc_ids, dim), view.table("sentences", doc_ids, dim))
-
-
-def rebase(store: Store, base: Part, current: Manifest, since: int, now: Snapshot) -> Snapshot:
-    """The snapshot `now` on the new `base` (the merge of a snapshot at version `since`): the documents
-    changed after `since`, what writes did while the merge ran, are read from SQLite as one segment."""
-    with store.view() as view:
-        changed = view.changed(after=since)
-        fresh = [d for d in changed if d in now.documents]
-        delta = _part_of(view, fresh, int(current.dim)) if fresh else None
-    segments = [Segment.of(base).without(changed)]
-    if delta is not None and delta.chunks:
-        segments.append(Segment.of(delta))
-    return Snapshot(current, now.version, segments, _documents(segments, (_listed(d) for d in
-                                                                          now.documents.values())))
+def _part_of(view: Store, docs: dict[str, StoredDocument], dim: int) -> Part:
+    """A part of `docs`, as `view` stores them."""
+    ids = list(docs)
+    return parts.build({d: doc.text for d, doc in docs.items()}, view.table("chunks", ids, dim),
+                       view.table("sentences", ids, dim))
 
 
 def catch_up(store: Store, folder: Path, snap: Snapshot) -> Snapshot:
@@ -509,6 +500,6 @@ def catch_up(store: Store, folder: Path, snap: Snapshot) -> Snapshot:
             return snap
         changed = view.changed(after=snap.version)
         stored = {d: view.document(d) for d in changed}
-        fresh = [d for d in changed if stored[d] is not None]
+        fresh = {d: doc for d, doc in stored.items() if doc is not None}
         part = _part_of(view, fresh, int(snap.manifest.dim)) if fresh else None
     return snap.changed(version, changed, part, stored)

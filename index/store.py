@@ -264,27 +264,6 @@ class Store:
             return {table: db.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0]
                     for table in ("documents", "chunks", "sentences")}
 
-    def rows(self, table: str, vectors: bool = True
-             ) -> tuple[list[str], list[str], np.ndarray, np.ndarray, np.ndarray]:
-        """All chunks or sentences in document order: ids, doc_ids, starts, ends, vectors (empty
-        when `vectors` is False, for callers that have them in FAISS already)."""
-        if table not in ("chunks", "sentences"):
-            raise ValueError(f"table must be chunks or sentences, not {table!r}")
-        key = "chunk_id" if table == "chunks" else "sentence_id"
-        vector = "vector" if vectors else "x''"
-        with self.reading() as db:
-            rows = db.execute(
-                f'SELECT {key}, doc_id, start, "end", {vector} FROM {table} '
-                "ORDER BY doc_id, position"
-            ).fetchall()
-        ids = [r[0] for r in rows]
-        doc_ids = [r[1] for r in rows]
-        starts = np.array([r[2] for r in rows], dtype=np.int64)
-        ends = np.array([r[3] for r in rows], dtype=np.int64)
-        matrix = np.frombuffer(b"".join(r[4] for r in rows), dtype=np.float32)
-        shape = (len(rows), -1) if matrix.size else (0, 0)
-        return ids, doc_ids, starts, ends, matrix.reshape(shape)
-
     def table(self, table: str, doc_ids: list[str] | None = None, dim: int = 0) -> Rows:
         """The rows of `table` (all, or those of `doc_ids`), grouped by document in doc_id order."""
         if table not in ("chunks", "sentences"):
@@ -308,11 +287,3 @@ class Store:
                     np.array([r[3] for r in rows], dtype=np.int64), [r[4] for r in rows],
                     matrix.reshape(len(rows), -1) if rows else np.zeros((0, dim), dtype=np.float32),
                     [r[6] for r in rows] if kind else None)
-
-    def column(self, table: str, name: str) -> list[str]:
-        """One added text column (`section` of chunks or sentences, `kind` of sentences), in the order
-        of `rows`."""
-        if (table, name) not in {(t, c) for t, c, _ in _ADDED_COLUMNS}:
-            raise ValueError(f"no column {name!r} in {table!r} to read this way")
-        with self.reading() as db:
-            return [r[0] for r in db.execute(f"SELECT {name} FROM {table} ORDER BY doc_id, position")]

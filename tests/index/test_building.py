@@ -47,7 +47,7 @@ def test_unchanged_rebuild_embeds_nothing_and_never_loads_the_model(tmp_path, do
 
 def test_add_replace_delete_touch_only_that_document(tmp_path, docs, embedder, seeds_data):
     data = shutil.copytree(seeds_data, tmp_path / "data")  # the seeds, as a build of `docs` left them
-    before = store_at(data).rows("chunks")[0]
+    before = store_at(data).table("chunks").ids
     counting = CountingEmbedder(embedder)
 
     otters = "Otter census\nLake Vrana holds forty otters. They eat fish."
@@ -65,7 +65,7 @@ def test_add_replace_delete_touch_only_that_document(tmp_path, docs, embedder, s
     (docs / "new.txt").unlink()
     report = sync_folder(data, docs, counting, chunk_params(), progress=False)
     assert report.removed == ["new"] and counting.texts == []
-    assert store_at(data).rows("chunks")[0] == before  # the seeds' chunks never changed
+    assert store_at(data).table("chunks").ids == before  # the seeds' chunks never changed
 
 
 def test_api_documents_survive_a_folder_rebuild_and_can_be_deleted(tmp_path, docs, embedder, seeds_data):

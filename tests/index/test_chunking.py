@@ -11,8 +11,8 @@ from tests.support import SEEDS, chunk_params
 def _rows(data_dir, table):
     store = store_at(data_dir)
     texts = {d.doc_id: d.text for d in store.documents()}
-    ids, docs, starts, ends, _ = store.rows(table)
-    return texts, list(zip(ids, docs, starts.tolist(), ends.tolist(), strict=True))
+    rows = store.table(table)
+    return texts, list(zip(rows.ids, rows.docs, rows.starts.tolist(), rows.ends.tolist(), strict=True))
 
 
 def test_chunk_and_sentence_offsets_reproduce_their_text(engine):
