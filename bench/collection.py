@@ -101,22 +101,34 @@ def documents(pool: list[str], count: int, seed: int = 0, prefix: str = "gen") -
         yield Prepared(doc, chunks, np.zeros((0, 0), np.float32), sentences, np.zeros((0, 0), np.float32))
 
 
+BATCH_CHUNKS = 20_000  # chunks generated, embedded and committed at a time: memory stays flat at any size
+
+
 def build(data: Path, pool: list[str], chunks: int, model: SyntheticModel, params: ChunkParams) -> dict:
-    """A collection of about `chunks` chunks in `data`, written as one build: every document in one
-    commit (FAISS trained once, BM25 built once)."""
-    made, total = [], 0
+    """A collection of about `chunks` chunks in `data`, written as a build writes it: documents committed
+    to SQLite a batch at a time, then the base part made from SQLite (derived.write, slice by slice past
+    its SLICE_CHUNKS), with FAISS trained once."""
+    total = documents_made = sentences = chars = 0
+    batch: list[Prepared] = []
+    batch_chunks = 0
+    last = ""
     with tqdm(total=chunks, desc="generating", unit="chunk") as bar:
         for item in documents(pool, 10**9):
-            made.append(item)
+            item.chunk_vectors = model.encode([c.text for c in item.chunks])
+            item.sentence_vectors = model.encode([s.text for s in item.sentences])
+            batch.append(item)
+            batch_chunks += len(item.chunks)
             total += len(item.chunks)
+            documents_made += 1
+            sentences += len(item.sentences)
+            chars += len(item.doc.text)
+            last = item.doc.text
             bar.update(len(item.chunks))
+            if batch_chunks >= BATCH_CHUNKS or total >= chunks:
+                building.commit_put(data, batch, model, params)
+                batch, batch_chunks = [], 0
             if total >= chunks:
                 break
-    for item in tqdm(made, desc="vectors", unit="doc"):
-        item.chunk_vectors = model.encode([c.text for c in item.chunks])
-        item.sentence_vectors = model.encode([s.text for s in item.sentences])
-    building.commit_put(data, made, model, params)
     building.compact(store_at(data), data, model.name)  # the base part on disk, as a build writes it
-    return {"documents": len(made), "chunks": total, "sentences": sum(len(p.sentences) for p in made),
-            "text_mb": round(sum(len(p.doc.text) for p in made) / 1e6, 1),
-            "fingerprint": hashlib.sha256(made[-1].doc.text.encode()).hexdigest()[:12]}
+    return {"documents": documents_made, "chunks": total, "sentences": sentences,
+            "text_mb": round(chars / 1e6, 1), "fingerprint": hashlib.sha256(last.encode()).hexdigest()[:12]}

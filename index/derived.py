@@ -12,16 +12,19 @@ from __future__ import annotations
 
 import logging
 import shutil
+import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import faiss
 import numpy as np
+from tqdm import tqdm
 
 from citeqa.index import changes, manifest, parts, vectors
 from citeqa.index.manifest import Manifest
 from citeqa.index.parts import Part
+from citeqa.index.records import Rows
 from citeqa.index.store import Store
 
 log = logging.getLogger(__name__)
@@ -35,21 +38,64 @@ def faiss_path(folder: Path, generation: str, table: str = "chunks") -> Path:
     return base_path(folder, generation) / f"{table}.faiss"
 
 
-def write(store: Store, folder: Path, retrain: bool = False) -> Manifest:
+# Chunks a base build reads from SQLite, tokenizes and indexes at a time. Building a base of 1M chunks at
+# once holds all 9.6M vectors as float32 (14.7 GB) and every token as a Python string; slices of 50k
+# hold about 0.7 GB of vectors, and are then merged array by array (parts.build_sliced).
+SLICE_CHUNKS = 50_000
+
+
+def write(store: Store, folder: Path, retrain: bool = False, slice_chunks: int | None = None) -> Manifest:
     """Write a base part of everything SQLite holds and put it in force: a build, or a repair. The IVF
     lists of the generation in force are kept while they fit (vectors.still_fits), unless `retrain`."""
     folder.mkdir(parents=True, exist_ok=True)
     before = manifest.load(folder)
+    trained = {} if retrain or before is None else _trained(folder, before)
     with store.view() as view:
         version, meta = view.version(), view.meta()
         dim = int(meta["dim"])
-        texts = {d.doc_id: d.text for d in view.documents()}
-        chunks, sentences = view.table("chunks", dim=dim), view.table("sentences", dim=dim)
-    trained = {} if retrain or before is None else _trained(folder, before)
-    part = parts.build(texts, chunks, sentences, trained)
+        slices = _slices(view.listing(), slice_chunks or SLICE_CHUNKS)
+        if len(slices) <= 1:
+            texts = {d.doc_id: d.text for d in view.documents()}
+            chunks, sentences = view.table("chunks", dim=dim), view.table("sentences", dim=dim)
+            part = parts.build(texts, chunks, sentences, trained)
+        else:
+            part = _sliced(view, folder, slices, dim, trained)
     new = save(folder, part, meta["model"], dim, version)
     switch(folder, new, store)
     return new
+
+
+def _slices(listing: list[tuple], slice_chunks: int) -> list[list[str]]:
+    """Documents (in doc_id order) in runs of about `slice_chunks` chunks; a document is never split."""
+    out: list[list[str]] = [[]]
+    held = 0
+    for doc_id, *_, chunks, _chars in listing:
+        if held and held + chunks > slice_chunks:
+            out.append([])
+            held = 0
+        out[-1].append(doc_id)
+        held += chunks
+    return [docs for docs in out if docs]
+
+
+def _sliced(view: Store, folder: Path, slices: list[list[str]], dim: int, trained: dict[str, faiss.Index]
+            ) -> Part:
+    """A base read from SQLite slice by slice: the FAISS indexes are made empty first (IVF lists trained
+    on a seeded sample of the stored vectors, or kept), and every slice adds to them."""
+    counts = view.counts()
+    indexes = {table: vectors.empty(counts[table], dim, lambda n, t=table: view.sample_vectors(t, n, dim),
+                                    trained=trained.get(table))
+               for table in ("chunks", "sentences")}
+
+    def read() -> Iterator[tuple[dict[str, str], Rows, Rows]]:
+        for docs in tqdm(slices, desc="indexing", unit="slice", disable=len(slices) < 4):
+            yield view.texts(docs), view.table("chunks", docs, dim), view.table("sentences", docs, dim)
+
+    scratch = Path(tempfile.mkdtemp(prefix=".slices-", dir=folder))
+    try:
+        return parts.build_sliced(read(), indexes, scratch)  # merged into memory: the slices can go
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
 
 
 def merge(segments: list[tuple[Part, np.ndarray]], folder: Path, store: Store, model: str, dim: int,

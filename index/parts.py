@@ -56,8 +56,8 @@ class Part:
     kinds: list[str]
     terms: list[str]
     words: list[str]
-    chunk_index: faiss.Index
-    sentence_index: faiss.Index
+    chunk_index: faiss.Index | None  # None in a slice of a base build (see `build_sliced`)
+    sentence_index: faiss.Index | None
     arrays: dict[str, np.ndarray]
     doc_of: dict[str, int] = field(init=False)
     term_of: dict[str, int] = field(init=False)
@@ -134,10 +134,11 @@ def _kept(cache: dict, key: int, limit: int, make):
 
 
 # -- building a part from rows ------------------------------------------------------------------------
-def build(texts: dict[str, str], chunks: Rows, sentences: Rows, trained: dict[str, faiss.Index] | None = None
-          ) -> Part:
+def build(texts: dict[str, str], chunks: Rows, sentences: Rows, trained: dict[str, faiss.Index] | None = None,
+          with_indexes: bool = True) -> Part:
     """A part of the documents whose text `texts` holds, from their rows: tokenized here, once.
-    `trained`: IVF indexes (by table) whose lists the new indexes keep when they still fit."""
+    `trained`: IVF indexes (by table) whose lists the new indexes keep when they still fit. Without
+    `with_indexes` the part has no FAISS indexes (a slice of a larger build, which indexes the vectors)."""
     docs = list(dict.fromkeys(chunks.docs))
     doc_of = {d: i for i, d in enumerate(docs)}
     chunk_doc = np.array([doc_of[d] for d in chunks.docs], dtype=np.int32)
@@ -182,6 +183,8 @@ def build(texts: dict[str, str], chunks: Rows, sentences: Rows, trained: dict[st
         **_blob([texts[d].encode() for d in docs]),
     }
     _runs(arrays)
+    if not with_indexes:
+        return _made(docs, sections, kinds, terms, words, None, None, arrays)
     trained = trained or {}
     dim = _dim(chunks, sentences)
     chunk_index = vectors.build(arrays["chunk_keys"], chunks.vectors, dim, trained=trained.get("chunks"))
@@ -200,6 +203,31 @@ def _made(docs, sections, kinds, terms, words, chunk_index, sentence_index, arra
         arrays[f"{table}_key_order"] = order
         arrays[f"{table}_sorted_keys"] = arrays[f"{table}_keys"][order]
     return Part(docs, sections, kinds, terms, words, chunk_index, sentence_index, arrays)
+
+
+def build_sliced(slices: Iterable[tuple[dict[str, str], Rows, Rows]], indexes: dict[str, faiss.Index],
+                 scratch: Path) -> Part:
+    """One part of documents read slice by slice ((texts, chunks, sentences) of some documents, in
+    order), holding one slice's rows in memory at a time: each slice's vectors go into `indexes` (empty,
+    by table: see vectors.empty), and its arrays into a part of its own, saved in `scratch` and mapped
+    back; the slices are then merged. Equal to `build` over all the rows at once, with those indexes."""
+    scratch.mkdir(parents=True, exist_ok=True)
+    pieces = []
+    for n, (texts, chunks, sentences) in enumerate(slices):
+        for table, rows in (("chunks", chunks), ("sentences", sentences)):
+            if rows.ids:
+                indexes[table].add_with_ids(np.ascontiguousarray(rows.vectors, dtype=np.float32),
+                                            _keys(rows.ids))
+        save(build(texts, chunks, sentences, with_indexes=False), scratch / str(n))
+        slice_part = load(scratch / str(n), with_indexes=False)
+        pieces.append((slice_part, np.ones(slice_part.doc_count, dtype=bool)))
+    if not pieces:
+        raise ValueError("a sliced build needs at least one slice")
+    return merge(pieces, 0, _no_vectors, indexes=indexes)
+
+
+def _no_vectors(part: Part, rows: np.ndarray, table: str) -> np.ndarray:
+    raise AssertionError("a merge given its indexes reads no vectors")
 
 
 def _blob(encoded: list[bytes] | list[np.ndarray]) -> dict[str, np.ndarray]:
@@ -290,12 +318,14 @@ def _runs(a: dict[str, np.ndarray]) -> None:
 
 # -- merging ------------------------------------------------------------------------------------------
 def merge(pieces: list[tuple[Part, np.ndarray]], dim: int,
-          exact_vectors: Callable[[Part, np.ndarray, str], np.ndarray], retrain: bool = False) -> Part:
+          exact_vectors: Callable[[Part, np.ndarray, str], np.ndarray], retrain: bool = False,
+          indexes: dict[str, faiss.Index] | None = None) -> Part:
     """One part holding the live documents of `pieces` ((part, live-document mask) in order), from their
     arrays: nothing is tokenized again. FAISS: an IVF part's index keeps its trained lists when they still
     fit, losing its dead vectors and gaining the others'; otherwise a new index is built from the exact
     vectors, which `exact_vectors(part, rows, table)` reads (from FAISS for flat parts, from SQLite
-    otherwise)."""
+    otherwise). `indexes`: FAISS indexes (by table) already holding the merged vectors, used as they are.
+    A piece whose documents are all live is read as it is, without a copy (a map, for a part on disk)."""
     docs = []
     for part, live in pieces:
         docs += [d for d, alive in zip(part.docs, live.tolist(), strict=True) if alive]
@@ -313,24 +343,25 @@ def merge(pieces: list[tuple[Part, np.ndarray]], dim: int,
         remap = {name: _remap(getattr(part, name), maps[name]) for name in maps}
         crow = np.repeat(live, np.diff(part.doc_chunk_lo)).astype(bool)
         srow = np.repeat(live, np.diff(part.doc_sentence_lo)).astype(bool)
+        c, s = _taker(crow), _taker(srow)
         new_doc = np.cumsum(live) - 1 + doc_base
         new_chunk = np.cumsum(crow) - 1 + chunk_base
         new_sentence = np.cumsum(srow) - 1 + sentence_base
         cols = {
-            "chunk_keys": part.chunk_keys[crow], "chunk_ids": part.chunk_ids[crow],
-            "chunk_doc": new_doc[part.chunk_doc[crow]].astype(np.int32),
-            "chunk_start": part.chunk_start[crow], "chunk_end": part.chunk_end[crow],
-            "chunk_section": remap["sections"][part.chunk_section[crow]].astype(np.int32),
-            "chunk_len": part.chunk_len[crow],
-            **_shift_runs("chunk_sent", part.chunk_sent_lo[crow], part.chunk_sent_hi[crow], new_sentence),
-            "sentence_keys": part.sentence_keys[srow], "sentence_ids": part.sentence_ids[srow],
-            "sentence_doc": new_doc[part.sentence_doc[srow]].astype(np.int32),
-            "sentence_start": part.sentence_start[srow], "sentence_end": part.sentence_end[srow],
-            "sentence_section": remap["sections"][part.sentence_section[srow]].astype(np.int32),
-            "sentence_kind": remap["kinds"][part.sentence_kind[srow]].astype(np.int8),
-            **_shift_runs("sentence_chunk", part.sentence_chunk_lo[srow], part.sentence_chunk_hi[srow],
+            "chunk_keys": c(part.chunk_keys), "chunk_ids": c(part.chunk_ids),
+            "chunk_doc": new_doc[c(part.chunk_doc)].astype(np.int32),
+            "chunk_start": c(part.chunk_start), "chunk_end": c(part.chunk_end),
+            "chunk_section": remap["sections"][c(part.chunk_section)].astype(np.int32),
+            "chunk_len": c(part.chunk_len),
+            **_shift_runs("chunk_sent", c(part.chunk_sent_lo), c(part.chunk_sent_hi), new_sentence),
+            "sentence_keys": s(part.sentence_keys), "sentence_ids": s(part.sentence_ids),
+            "sentence_doc": new_doc[s(part.sentence_doc)].astype(np.int32),
+            "sentence_start": s(part.sentence_start), "sentence_end": s(part.sentence_end),
+            "sentence_section": remap["sections"][s(part.sentence_section)].astype(np.int32),
+            "sentence_kind": remap["kinds"][s(part.sentence_kind)].astype(np.int8),
+            **_shift_runs("sentence_chunk", s(part.sentence_chunk_lo), s(part.sentence_chunk_hi),
                           new_chunk),
-            "sentence_vectors": np.asarray(part.sentence_vectors[srow]),
+            "sentence_vectors": s(part.sentence_vectors),
         }
         for name, value in cols.items():
             lists.setdefault(name, []).append(value)
@@ -351,9 +382,19 @@ def merge(pieces: list[tuple[Part, np.ndarray]], dim: int,
     word = sparse.vstack(mats["word"], format="csr")
     section_matrix = _sets_matrix(_section_term_lists(pieces, sections), {t: i for i, t in enumerate(terms)})
     arrays.update({**_matrices(tf, sent, section_matrix, word), **_blob(doc_bytes)})
-    chunk_index = _merged_index(pieces, "chunks", dim, exact_vectors, retrain)
-    sentence_index = _merged_index(pieces, "sentences", dim, exact_vectors, retrain)
+    if indexes is not None:
+        chunk_index, sentence_index = indexes["chunks"], indexes["sentences"]
+    else:
+        chunk_index = _merged_index(pieces, "chunks", dim, exact_vectors, retrain)
+        sentence_index = _merged_index(pieces, "sentences", dim, exact_vectors, retrain)
     return _made(docs, sections, kinds, terms, words, chunk_index, sentence_index, arrays)
+
+
+def _taker(rows: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
+    """Selects `rows` (a mask) of a column: the column itself, uncopied, when every row is kept."""
+    if rows.all():
+        return lambda column: column
+    return lambda column: column[rows]
 
 
 def _remap(names: list[str], merged: dict[str, int]) -> np.ndarray:
@@ -445,19 +486,23 @@ def save(part: Part, folder: Path) -> None:
     for name in _ARRAYS:
         np.save(folder / f"{name}.npy", np.ascontiguousarray(part.arrays[name]), allow_pickle=False)
     (folder / "strings.json").write_text(json.dumps({name: getattr(part, name) for name in _STRINGS}))
-    vectors.save(part.chunk_index, folder / "chunks.faiss")
-    vectors.save(part.sentence_index, folder / "sentences.faiss")
+    if part.chunk_index is not None:
+        vectors.save(part.chunk_index, folder / "chunks.faiss")
+        vectors.save(part.sentence_index, folder / "sentences.faiss")
 
 
-def load(folder: Path) -> Part:
-    """A saved part, its arrays memory-mapped: pages are read when a search touches them."""
+def load(folder: Path, with_indexes: bool = True) -> Part:
+    """A saved part, its arrays memory-mapped: pages are read when a search touches them. Without
+    `with_indexes`, a slice saved without FAISS files (see `build_sliced`)."""
     arrays = {name: _mapped(folder / f"{name}.npy") for name in _ARRAYS}
     strings = json.loads((folder / "strings.json").read_text())
-    chunk_index = vectors.load(folder / "chunks.faiss", mapped=True)
-    sentence_index = vectors.load(folder / "sentences.faiss", mapped=True)
-    held = (chunk_index.ntotal, sentence_index.ntotal)
-    if held != (len(arrays["chunk_keys"]), len(arrays["sentence_keys"])):
-        raise ValueError(f"the FAISS files in {folder} do not hold its rows")
+    chunk_index = sentence_index = None
+    if with_indexes:
+        chunk_index = vectors.load(folder / "chunks.faiss", mapped=True)
+        sentence_index = vectors.load(folder / "sentences.faiss", mapped=True)
+        held = (chunk_index.ntotal, sentence_index.ntotal)
+        if held != (len(arrays["chunk_keys"]), len(arrays["sentence_keys"])):
+            raise ValueError(f"the FAISS files in {folder} do not hold its rows")
     part = Part(*(strings[name] for name in _STRINGS), chunk_index, sentence_index, arrays)
     part.folder = folder
     return part

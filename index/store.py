@@ -264,6 +264,35 @@ class Store:
             return {table: db.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0]
                     for table in ("documents", "chunks", "sentences")}
 
+    def texts(self, doc_ids: list[str]) -> dict[str, str]:
+        """doc_id -> text of `doc_ids` (those stored), in doc_id order."""
+        out = {}
+        wanted = sorted(set(doc_ids))
+        with self.reading() as db:
+            for i in range(0, len(wanted), 500):
+                batch = wanted[i:i + 500]
+                out.update(db.execute(f"SELECT doc_id, text FROM documents WHERE doc_id IN "
+                                      f"({','.join('?' * len(batch))}) ORDER BY doc_id", batch).fetchall())
+        return dict(sorted(out.items()))
+
+    def sample_vectors(self, table: str, count: int, dim: int) -> np.ndarray:
+        """`count` vectors of `table` drawn with a fixed seed (all when it holds fewer): what IVF lists
+        are trained on when the vectors do not fit in memory at once."""
+        if table not in ("chunks", "sentences"):
+            raise ValueError(f"table must be chunks or sentences, not {table!r}")
+        with self.reading() as db:
+            rowids = np.array([r[0] for r in db.execute(f"SELECT rowid FROM {table} ORDER BY rowid")],
+                              dtype=np.int64)
+            if count < len(rowids):
+                rowids = np.sort(np.random.default_rng(0).choice(rowids, count, replace=False))
+            blobs = []
+            for i in range(0, len(rowids), 500):
+                batch = rowids[i:i + 500].tolist()
+                marks = ",".join("?" * len(batch))
+                blobs += [r[0] for r in db.execute(
+                    f"SELECT vector FROM {table} WHERE rowid IN ({marks}) ORDER BY rowid", batch)]
+        return np.frombuffer(b"".join(blobs), dtype=np.float32).reshape(len(blobs), dim)
+
     def table(self, table: str, doc_ids: list[str] | None = None, dim: int = 0) -> Rows:
         """The rows of `table` (all, or those of `doc_ids`), grouped by document in doc_id order."""
         if table not in ("chunks", "sentences"):

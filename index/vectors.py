@@ -7,6 +7,7 @@ which keeps search near a millisecond and memory near a byte per dimension (benc
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from pathlib import Path
 
 import faiss
@@ -53,22 +54,35 @@ def build(ids: np.ndarray, vectors: np.ndarray, dim: int, kind: str | None = Non
           trained: faiss.Index | None = None) -> faiss.Index:
     """An index of `kind` (chosen from the count when None) holding `vectors` under `ids`. `trained`, an
     IVF index of the generation before, lends its lists when they still fit (see `still_fits`)."""
-    kind = kind_for(len(ids)) if kind is None else kind
     vectors = np.ascontiguousarray(vectors, dtype=np.float32)
     ids = np.asarray(ids, dtype=np.int64)
-    if kind == "flat":
-        index = faiss.IndexIDMap2(faiss.IndexFlatIP(dim))
-    elif kind == "ivf-sq8" and trained is not None and still_fits(trained, len(ids), dim):
-        index = trained
-        index.reset()  # the vectors go; the trained lists and 8-bit ranges stay
-        index.nprobe = NPROBE
-    elif kind == "ivf-sq8":
-        index = _ivf_sq8(vectors, dim)
-    else:
-        raise ValueError(f"vector index kind must be one of {', '.join(KINDS)}, not {kind!r}")
+
+    def sample(count: int) -> np.ndarray:
+        if count >= len(vectors):
+            return vectors
+        return vectors[np.sort(np.random.default_rng(0).choice(len(vectors), count, replace=False))]
+
+    index = empty(len(ids), dim, sample, kind=kind, trained=trained)
     if len(ids):
         index.add_with_ids(vectors, ids)
     return index
+
+
+def empty(n: int, dim: int, sample: Callable[[int], np.ndarray], kind: str | None = None,
+          trained: faiss.Index | None = None) -> faiss.Index:
+    """An empty index of `kind` (chosen from `n`, the vectors it will hold), ready to take them: IVF
+    lists come from `trained` while they still fit, or are trained on `sample(count)`, a seeded sample of
+    at most TRAIN_MAX of those vectors. A base too large to hold in memory is added to slice by slice."""
+    kind = kind_for(n) if kind is None else kind
+    if kind == "flat":
+        return faiss.IndexIDMap2(faiss.IndexFlatIP(dim))
+    if kind != "ivf-sq8":
+        raise ValueError(f"vector index kind must be one of {', '.join(KINDS)}, not {kind!r}")
+    if trained is not None and still_fits(trained, n, dim):
+        trained.reset()  # the vectors go; the trained lists and 8-bit ranges stay
+        trained.nprobe = NPROBE
+        return trained
+    return _ivf_sq8(sample(min(n, TRAIN_MAX)), dim, nlist_for(n))
 
 
 def still_fits(trained: faiss.Index, n: int, dim: int) -> bool:
@@ -84,19 +98,15 @@ def still_fits(trained: faiss.Index, n: int, dim: int) -> bool:
             and ivf.nlist == nlist_for(n))
 
 
-def _ivf_sq8(vectors: np.ndarray, dim: int) -> faiss.Index:
-    """An empty, trained IVF-SQ8 index; it stores ids itself, so no id map is needed around it."""
-    if len(vectors) == 0:
+def _ivf_sq8(sample: np.ndarray, dim: int, nlist: int) -> faiss.Index:
+    """An empty IVF-SQ8 index trained on `sample`; it stores ids itself, so no id map is needed around it."""
+    if len(sample) == 0:
         raise ValueError("an IVF index needs vectors to train its lists on")
     quantizer = faiss.IndexFlatIP(dim)
-    index = faiss.IndexIVFScalarQuantizer(quantizer, dim, nlist_for(len(vectors)),
-                                          faiss.ScalarQuantizer.QT_8bit, faiss.METRIC_INNER_PRODUCT)
+    index = faiss.IndexIVFScalarQuantizer(quantizer, dim, nlist, faiss.ScalarQuantizer.QT_8bit,
+                                          faiss.METRIC_INNER_PRODUCT)
     index.cp.niter = KMEANS_ITERATIONS
-    sample = vectors
-    if len(vectors) > TRAIN_MAX:
-        rows = np.random.default_rng(0).choice(len(vectors), TRAIN_MAX, replace=False)
-        sample = vectors[np.sort(rows)]
-    index.train(sample)
+    index.train(np.ascontiguousarray(sample, dtype=np.float32))
     index.nprobe = NPROBE
     return index
 
