@@ -79,10 +79,6 @@ def _documents(segments: list[Segment], listing: Iterable[tuple]) -> dict[str, L
     return out
 
 
-def _listed(doc: LiveDocument) -> tuple:
-    return doc.doc_id, doc.title, doc.source, doc.added_at, doc.chunks, doc.chars
-
-
 @dataclass(frozen=True, eq=False)
 class Segment:
     """A part as one snapshot sees it: which of its documents are live, and what its dead rows held
@@ -398,8 +394,12 @@ class Snapshot:
             if doc is not None:
                 docs[doc_id] = LiveDocument(doc.doc_id, doc.title, doc.source, doc.added_at, doc.chunks,
                                             len(doc.text), part, part.doc_of[doc_id])
-        if [s.part for s in folded] != [s.part for s in segments]:  # parts were merged: documents moved
-            docs = _documents(folded, (_listed(d) for d in docs.values()))
+        before = {s.part for s in segments}
+        for seg in folded:  # a part made by folding holds documents that moved: they point to it now
+            if seg.part not in before:
+                for k, (doc_id, alive) in enumerate(zip(seg.part.docs, seg.live.tolist(), strict=True)):
+                    if alive:
+                        docs[doc_id] = replace(docs[doc_id], part=seg.part, index=k)
         return Snapshot(self.manifest, version, folded, docs)
 
 

@@ -149,13 +149,19 @@ def test_an_index_written_before_section_paths_were_kept_is_redone_and_then_answ
 
 
 def test_an_index_written_before_segments_opens_rebuilt_from_sqlite(seeds_data, embedder, tmp_path):
-    """A data folder of an older version: no record of changes in SQLite, a manifest of another format."""
+    """A data folder of an older version: no record of changes in SQLite, no document lengths, a
+    manifest of another format."""
     data = shutil.copytree(seeds_data, tmp_path / "data")
     with closing(sqlite3.connect(data / DB_NAME)) as db, db:
         db.execute("DROP TABLE changed")
+        db.execute("DROP INDEX documents_listing")
+        db.execute("ALTER TABLE documents DROP COLUMN chars")
     (data / INDEX_DIR / manifest.NAME).write_text(json.dumps(
         {"model": embedder.name, "dim": 384, "fingerprint": "0" * 32, "generation": "old", "documents": 5,
          "chunks": 42, "sentences": 233}))
     snap = load(data, embedder.name)
     assert snap.counts()["documents"] == 5 and manifest.load(data / INDEX_DIR).format == manifest.FORMAT
+    store = store_at(data)
+    assert {d: doc.chars for d, doc in snap.documents.items()} == \
+        {d.doc_id: len(d.text) for d in store.documents()}
     assert new_engine(data, embedder).load().search("Pokrovsk", k=1)[0].doc_id.startswith("00")
