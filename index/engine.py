@@ -114,16 +114,31 @@ class Engine:
                ) -> list[Passage]:
         return self.retriever(mode).search(query, k, doc_ids)
 
-    def put(self, doc: Document) -> int:
-        """Add or replace a document; searchable when this returns. Returns its number of chunks."""
+    def put(self, doc: Document, timings: dict[str, float] | None = None) -> int:
+        """Add or replace a document; searchable when this returns. Returns its number of chunks.
+        `timings` gets the milliseconds of each phase: cutting and embedding, tokenizing, waiting for the
+        write lock, committing and swapping in the snapshot (the server sends them as Server-Timing)."""
+        timings = {} if timings is None else timings
+        began = time.perf_counter()
+
+        def lap(phase: str) -> None:
+            nonlocal began
+            now = time.perf_counter()
+            timings[phase] = (now - began) * 1000
+            began = now
+
         # Embedding and tokenizing, the slow part, run outside the lock: only the commit waits for other
         # writes (the loaded index has this model's vectors: checked at load, and again by the commit).
         prepared = building.prepare_put([doc], self.embedder, self.params)
+        lap("embed")
         part = building.part_of(prepared)
+        lap("tokenize")
         with self._write_lock, self._disk_full_is_507():
+            lap("wait")
             version = building.commit_put(self.data_dir, prepared, self.embedder, self.params)
             stored = self._store.document(doc.doc_id)
             self._committed(version, [doc.doc_id], part, {doc.doc_id: stored})
+        lap("commit")
         self._maybe_merge()
         return len(prepared[0].chunks)
 

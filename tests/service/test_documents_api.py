@@ -6,6 +6,7 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 import pytest
 
+from citeqa.bench.large import server_timing
 from tests.support.invariants import check_reply
 from tests.support.servers import serve_copy
 
@@ -40,10 +41,17 @@ def text_getter(url):
 
 def test_a_document_added_over_http_is_cited_survives_a_restart_and_is_gone_once_deleted(srv):
     # The first write loads the document model (a server that only answers never does): give it time.
+    began = time.perf_counter()
     created = httpx.post(f"{srv.url}/v1/documents", json={"text": HARBOUR, "doc_id": "harbour"}, headers=AUTH,
                          timeout=60)
+    took_ms = (time.perf_counter() - began) * 1000
     assert created.status_code == 201
     assert created.json() == {"doc_id": "harbour", "title": "Zorblat Harbour", "chunks": 1}
+    # Where the write's time went, phase by phase, within the time the client waited.
+    phases = server_timing(created.headers["server-timing"])
+    assert list(phases) == ["embed", "tokenize", "wait", "commit"]
+    assert all(ms >= 0 for ms in phases.values()) and phases["embed"] > 0
+    assert sum(phases.values()) <= took_ms
     body = ask(srv.url, QUESTION)
     assert body["citations"][0]["doc_id"] == "harbour" and "twelve million tonnes" in body["answer"]
     check_reply(body, text_getter(srv.url))
