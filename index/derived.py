@@ -11,6 +11,7 @@ anywhere between leaves a base plus changes that still add up to the store.
 from __future__ import annotations
 
 import logging
+import os
 import shutil
 import tempfile
 import time
@@ -91,11 +92,30 @@ def _sliced(view: Store, folder: Path, slices: list[list[str]], dim: int, traine
         for docs in tqdm(slices, desc="indexing", unit="slice", disable=len(slices) < 4):
             yield view.texts(docs), view.table("chunks", docs, dim), view.table("sentences", docs, dim)
 
-    scratch = Path(tempfile.mkdtemp(prefix=".slices-", dir=folder))
+    _remove_orphan_slices(folder)
+    scratch = Path(tempfile.mkdtemp(prefix=f".slices-{os.getpid()}-", dir=folder))
     try:
         return parts.build_sliced(read(), indexes, scratch)  # merged into memory: the slices can go
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _remove_orphan_slices(folder: Path) -> None:
+    """Scratch slices of builds whose process is gone (killed before it could remove them)."""
+    for path in folder.glob(".slices-*"):
+        pid = path.name.split("-")[1]
+        if pid.isdigit() and not _alive(int(pid)):
+            shutil.rmtree(path, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
 
 
 def merge(segments: list[tuple[Part, np.ndarray]], folder: Path, store: Store, model: str, dim: int,
