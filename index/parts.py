@@ -223,11 +223,7 @@ def build_sliced(slices: Iterable[tuple[dict[str, str], Rows, Rows]], indexes: d
         pieces.append((slice_part, np.ones(slice_part.doc_count, dtype=bool)))
     if not pieces:
         raise ValueError("a sliced build needs at least one slice")
-    return merge(pieces, 0, _no_vectors, indexes=indexes)
-
-
-def _no_vectors(part: Part, rows: np.ndarray, table: str) -> np.ndarray:
-    raise AssertionError("a merge given its indexes reads no vectors")
+    return merge(pieces, 0, None, indexes=indexes)
 
 
 def _blob(encoded: list[bytes] | list[np.ndarray]) -> dict[str, np.ndarray]:
@@ -318,13 +314,14 @@ def _runs(a: dict[str, np.ndarray]) -> None:
 
 # -- merging ------------------------------------------------------------------------------------------
 def merge(pieces: list[tuple[Part, np.ndarray]], dim: int,
-          exact_vectors: Callable[[Part, np.ndarray, str], np.ndarray], retrain: bool = False,
+          exact_vectors: Callable[[Part, np.ndarray, str], np.ndarray] | None, retrain: bool = False,
           indexes: dict[str, faiss.Index] | None = None) -> Part:
     """One part holding the live documents of `pieces` ((part, live-document mask) in order), from their
     arrays: nothing is tokenized again. FAISS: an IVF part's index keeps its trained lists when they still
     fit, losing its dead vectors and gaining the others'; otherwise a new index is built from the exact
     vectors, which `exact_vectors(part, rows, table)` reads (from FAISS for flat parts, from SQLite
-    otherwise). `indexes`: FAISS indexes (by table) already holding the merged vectors, used as they are.
+    otherwise). `indexes`: FAISS indexes (by table) already holding the merged vectors, used as they are
+    (then no vectors are read).
     A piece whose documents are all live is read as it is, without a copy (a map, for a part on disk)."""
     docs = []
     for part, live in pieces:

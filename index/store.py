@@ -279,14 +279,9 @@ class Store:
 
     def texts(self, doc_ids: list[str]) -> dict[str, str]:
         """doc_id -> text of `doc_ids` (those stored), in doc_id order."""
-        out = {}
-        wanted = sorted(set(doc_ids))
         with self.reading() as db:
-            for i in range(0, len(wanted), 500):
-                batch = wanted[i:i + 500]
-                out.update(db.execute(f"SELECT doc_id, text FROM documents WHERE doc_id IN "
-                                      f"({','.join('?' * len(batch))}) ORDER BY doc_id", batch).fetchall())
-        return dict(sorted(out.items()))
+            return dict(_where_in(db, "SELECT doc_id, text FROM documents WHERE doc_id", sorted(set(doc_ids)),
+                                  "ORDER BY doc_id"))
 
     def sample_vectors(self, table: str, count: int, dim: int) -> np.ndarray:
         """`count` vectors of `table` drawn with a fixed seed (all when it holds fewer): what IVF lists
@@ -298,12 +293,8 @@ class Store:
                               dtype=np.int64)
             if count < len(rowids):
                 rowids = np.sort(np.random.default_rng(0).choice(rowids, count, replace=False))
-            blobs = []
-            for i in range(0, len(rowids), 500):
-                batch = rowids[i:i + 500].tolist()
-                marks = ",".join("?" * len(batch))
-                blobs += [r[0] for r in db.execute(
-                    f"SELECT vector FROM {table} WHERE rowid IN ({marks}) ORDER BY rowid", batch)]
+            blobs = [r[0] for r in _where_in(db, f"SELECT vector FROM {table} WHERE rowid", rowids.tolist(),
+                                             "ORDER BY rowid")]
         return np.frombuffer(b"".join(blobs), dtype=np.float32).reshape(len(blobs), dim)
 
     def table(self, table: str, doc_ids: list[str] | None = None, dim: int = 0) -> Rows:
@@ -317,15 +308,19 @@ class Store:
             if doc_ids is None:
                 rows = db.execute(f"{select} ORDER BY doc_id, position").fetchall()
             else:
-                rows = []
-                wanted = sorted(set(doc_ids))
-                for i in range(0, len(wanted), 500):
-                    batch = wanted[i:i + 500]
-                    rows += db.execute(f"{select} WHERE doc_id IN ({','.join('?' * len(batch))}) "
-                                       "ORDER BY doc_id, position", batch).fetchall()
+                rows = list(_where_in(db, f"{select} WHERE doc_id", sorted(set(doc_ids)),
+                                      "ORDER BY doc_id, position"))
         matrix = np.frombuffer(b"".join(r[5] for r in rows), dtype=np.float32)
         return Rows([r[0] for r in rows], [r[1] for r in rows],
                     np.array([r[2] for r in rows], dtype=np.int64),
                     np.array([r[3] for r in rows], dtype=np.int64), [r[4] for r in rows],
                     matrix.reshape(len(rows), -1) if rows else np.zeros((0, dim), dtype=np.float32),
                     [r[6] for r in rows] if kind else None)
+
+
+def _where_in(db: sqlite3.Connection, query: str, values: list, order: str) -> Iterator[tuple]:
+    """The rows of `query` (ending in the column to match) whose column is one of the sorted `values`,
+    asked 500 at a time (SQLite caps a statement's parameters), in `order` overall."""
+    for i in range(0, len(values), 500):
+        batch = values[i:i + 500]
+        yield from db.execute(f"{query} IN ({','.join('?' * len(batch))}) {order}", batch)
