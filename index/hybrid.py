@@ -67,16 +67,28 @@ def dense_ranking(snap: Snapshot, query_vector: np.ndarray, n: int, doc_ids: lis
     return sorted(best.items(), key=lambda item: (-item[1], item[0]))[:n]
 
 
+def top(scores: np.ndarray, n: int) -> np.ndarray:
+    """Positions of the `n` largest `scores`, in no order. The n-th largest of every 64th score bounds
+    the n-th largest of all from below, so only the scores above it (about 64 n) are partitioned: over
+    600k scores about a millisecond, where a partition of them all takes six."""
+    n = min(n, len(scores))
+    if n <= 0:
+        return np.zeros(0, dtype=np.int64)
+    sample = scores[::64]
+    if len(sample) > n:
+        floor = np.partition(sample, len(sample) - n)[len(sample) - n]
+        above = np.flatnonzero(scores >= floor)
+        return above[np.argpartition(-scores[above], n - 1)[:n]]
+    return np.argpartition(-scores, n - 1)[:n]
+
+
 def lexical_ranking(snap: Snapshot, query: str, n: int, rows: np.ndarray | None) -> list[tuple[int, float]]:
     """The top `n` chunks by BM25, among `rows` when given. Only chunks sharing a word with the query
     are scored (Snapshot.bm25 reads their postings alone)."""
     hits, scores = snap.bm25(query, rows)
-    n = min(n, len(hits))
-    if n <= 0:
-        return []
-    top = np.argpartition(-scores, n - 1)[:n]
-    top = top[np.lexsort((hits[top], -scores[top]))]
-    return [(int(hits[t]), float(scores[t])) for t in top]
+    best = top(scores, n)
+    best = best[np.lexsort((hits[best], -scores[best]))]
+    return [(int(hits[t]), float(scores[t])) for t in best]
 
 
 class Retriever:

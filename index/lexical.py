@@ -23,7 +23,16 @@ def idf(df: int, n: int) -> float:
     return math.log(1 + (n - df + 0.5) / (df + 0.5))
 
 
-def tf_part(tf: np.ndarray, lengths: np.ndarray, average: float, k1: float = 1.5, b: float = 0.75
-            ) -> np.ndarray:
-    """bm25s's term-frequency part (its "lucene" method), for counts `tf` in passages of `lengths` tokens."""
-    return tf / (k1 * ((1 - b) + b * lengths / average) + tf)
+K1, B = 1.5, 0.75  # bm25s's defaults
+
+
+def norms(lengths: np.ndarray, average: float) -> np.ndarray:
+    """Each passage's length term of bm25s's "lucene" tf part, k1 * (1 - b + b * length / average):
+    computed once per collection state, so a query's postings need one gather and one division."""
+    return (K1 * (1 - B) + (K1 * B / average) * np.asarray(lengths, dtype=np.float32)).astype(np.float32)
+
+
+def tf_part(tf: np.ndarray, norm: np.ndarray) -> np.ndarray:
+    """bm25s's term-frequency part (its "lucene" method) for counts `tf` in passages of length term `norm`."""
+    tf = np.asarray(tf, dtype=np.float32)
+    return tf / (tf + norm)

@@ -12,7 +12,7 @@ import faiss
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
-from citeqa.service import errors
+from citeqa.service import allocator, errors
 from citeqa.service.batching import QueryBatcher
 from citeqa.service.config import Settings
 from citeqa.service.metrics import Metrics
@@ -32,6 +32,7 @@ def create_app(settings: Settings | None = None,
     # One FAISS thread: a single query is sub-millisecond, while an OpenMP team competing with the
     # request threads for two cores made flat searches take 8-24 ms (bench/scale.py).
     faiss.omp_set_num_threads(1)
+    allocator.keep_freed_memory()
     engine = settings.engine()
 
     def loaded(task: asyncio.Task) -> None:

@@ -6,7 +6,7 @@ import pytest
 from citeqa.eval import dataset, retrieval
 from citeqa.index import vectors
 from citeqa.index.errors import InvalidInput
-from citeqa.index.hybrid import RRF_K, Retriever, dense_ranking, rrf
+from citeqa.index.hybrid import RRF_K, Retriever, dense_ranking, rrf, top
 from tests.support import SETTINGS
 
 QUESTION = "How much territory did Russia capture in November?"
@@ -18,6 +18,20 @@ def test_rrf_matches_a_hand_computation():
     assert fused[7] == pytest.approx(1 / (RRF_K + 1))
     assert fused[9] == pytest.approx(1 / (RRF_K + 2))
     assert [row for row, _ in rrf([[7, 3, 5], [3, 9]])] == [3, 7, 9, 5]
+
+
+@pytest.mark.parametrize("size", [0, 1, 49, 50, 51, 3_200, 40_000])
+def test_the_best_n_scores_are_those_a_full_sort_finds(size):
+    """BM25 keeps its best chunks by a sampled floor: it must find the very scores a sort finds, ties,
+    zeros and scores in rising order (the sample's worst case) included."""
+    rng = np.random.default_rng(size)
+    cases = [rng.random(size), rng.integers(0, 5, size).astype(np.float32), np.sort(rng.random(size)),
+             np.zeros(size)]
+    for scores in cases:
+        for n in (1, 50, size + 3):
+            got = np.sort(scores[top(scores, n)])[::-1]
+            assert np.array_equal(got, np.sort(scores)[::-1][:n])
+            assert len(set(top(scores, n).tolist())) == min(n, size)
 
 
 def test_faiss_returns_what_brute_force_numpy_returns():
