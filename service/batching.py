@@ -5,6 +5,10 @@ model call's fixed cost, and the event loop is free while the model runs: with 1
 answers 220 questions/s with batches and 157/s without (docs/benchmarks.md). The batcher gathers what
 arrives within `window_ms` (or until `max_batch`), embeds it in a worker thread so the event loop keeps
 serving, and hands each request its vector. While a batch is being embedded, the next one fills up.
+The window is waited only while questions come in company: after a batch of one, the next question is
+embedded at once, since a lone client would otherwise wait the whole window for nobody (one client on
+the seeds, servers started in turn: p50 9.8 and 9.7 ms against 12.6 and 12.8 ms with the window always
+waited; 16 clients 154 and 128 answers/s against 142 and 163, within this machine's noise).
 
 Questions are always embedded in the same single thread: torch's OpenMP keeps a team of threads per
 calling thread, and teams left spinning by other threads stalled requests by half a second.
@@ -32,6 +36,7 @@ class QueryBatcher:
         self._queue: asyncio.Queue[tuple[str, asyncio.Future]] | None = None
         self._worker: asyncio.Task | None = None
         self._thread: ThreadPoolExecutor | None = None
+        self._last = 1  # size of the batch before: 1 means questions come alone, so none is held back
 
     async def embed(self, text: str) -> np.ndarray:
         if self._queue is None:  # made on first use, inside the running event loop
@@ -54,7 +59,7 @@ class QueryBatcher:
         loop = asyncio.get_running_loop()
         while True:
             batch = [await self._queue.get()]
-            deadline = loop.time() + self.window
+            deadline = loop.time() + (self.window if self._last > 1 else 0.0)
             while len(batch) < self.max_batch:
                 if self._queue.empty():
                     left = deadline - loop.time()
@@ -66,6 +71,7 @@ class QueryBatcher:
                         break
                 else:
                     batch.append(self._queue.get_nowait())
+            self._last = len(batch)
             await self._embed(batch)
 
     async def _embed(self, batch: list[tuple[str, asyncio.Future]]) -> None:

@@ -52,6 +52,36 @@ def test_batches_are_capped_and_a_repeated_question_is_embedded_once():
     assert [len(c) for c in calls] == [3, 2], "the first batch takes 4 questions, 'a' twice counted once"
 
 
+def test_a_lone_question_is_not_held_for_the_window_but_company_is_gathered():
+    """One client alone never waits for the window; once questions come together, later arrivals
+    within the window join one batch."""
+    calls = []
+
+    def encode(texts):
+        calls.append(list(texts))
+        return np.array([[float(len(t))] for t in texts])
+
+    async def main():
+        loop = asyncio.get_running_loop()
+        batcher = QueryBatcher(encode, window_ms=2000, max_batch=32)
+        began = loop.time()
+        await batcher.embed("alone")
+        alone_s = loop.time() - began
+        await asyncio.gather(batcher.embed("a"), batcher.embed("bb"))  # arrive together: one batch
+
+        async def late(text, after):
+            await asyncio.sleep(after)
+            return await batcher.embed(text)
+
+        await asyncio.gather(late("c", 0), late("dd", 0.3))  # 0.3 s apart, within the 2 s window
+        await batcher.close()
+        return alone_s
+
+    alone_s = run(main())
+    assert alone_s < 1.0, f"a lone question waited {alone_s:.2f} s, as if for the 2 s window"
+    assert calls == [["alone"], ["a", "bb"], ["c", "dd"]]
+
+
 def fail_then_recover(broken, fixed):
     """Two questions batched through `broken`, then one more after the model is swapped for `fixed`."""
     async def main():
