@@ -29,7 +29,7 @@ K1, B = 1.5, 0.75  # bm25s's defaults
 def norms(lengths: np.ndarray, average: float) -> np.ndarray:
     """Each passage's length term of bm25s's "lucene" tf part, k1 * (1 - b + b * length / average):
     computed once per collection state, so a query's postings need one gather and one division."""
-    return (K1 * (1 - B) + (K1 * B / average) * np.asarray(lengths, dtype=np.float32)).astype(np.float32)
+    return K1 * (1 - B) + np.float32(K1 * B / average) * np.asarray(lengths, dtype=np.float32)
 
 
 def tf_part(tf: np.ndarray, norm: np.ndarray) -> np.ndarray:

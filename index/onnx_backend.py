@@ -12,7 +12,6 @@ model runs with onnxruntime and tokenizers alone: `citeqa serve` never imports t
 
 from __future__ import annotations
 
-import ctypes
 import functools
 import hashlib
 import json
@@ -27,6 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
+from citeqa.index import allocator
 from citeqa.index.errors import InvalidInput
 
 log = logging.getLogger(__name__)
@@ -91,21 +91,6 @@ def _shrink_options():
     return options
 
 
-@functools.cache
-def _libc():
-    try:
-        return ctypes.CDLL("libc.so.6")
-    except OSError:
-        return None
-
-
-def _trim() -> None:
-    """Hand freed heap back to the system (glibc keeps it otherwise); nothing elsewhere."""
-    libc = _libc()
-    if libc is not None and hasattr(libc, "malloc_trim"):
-        libc.malloc_trim(0)
-
-
 class OnnxModel:
     """Tokenise with `tokenizers`, run the exported transformer, mean-pool over real tokens, L2-normalise:
     what the sentence-transformers pipeline of all-MiniLM-L6-v2 does (Transformer, Pooling, Normalize),
@@ -140,7 +125,7 @@ class OnnxModel:
                 "token_type_ids": np.array([e.type_ids for e in encoded], dtype=np.int64)}
         hidden = self.session.run(["last_hidden_state"], feed, _shrink_options() if release else None)[0]
         if release:
-            _trim()
+            allocator.give_back()
         mask = feed["attention_mask"][..., None].astype(np.float32)
         pooled = (hidden * mask).sum(axis=1) / np.clip(mask.sum(axis=1), 1e-9, None)
         norms = np.clip(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12, None)

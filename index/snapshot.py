@@ -339,13 +339,13 @@ class Snapshot:
         for i, seg in enumerate(self.segments):
             p = seg.part
             hits, values = [], []
+            norm = self._norms.get(i)
+            if norm is None:
+                norm = self._norms[i] = lexical.norms(p.chunk_len, average)
             for term, (idf, times) in weights.items():
                 t = p.term_of.get(term)
                 if t is None:
                     continue
-                norm = self._norms.get(i)
-                if norm is None:
-                    norm = self._norms[i] = lexical.norms(p.chunk_len, average)
                 lo, hi = int(p.post_ptr[t]), int(p.post_ptr[t + 1])
                 local = np.asarray(p.post_rows[lo:hi])
                 part = lexical.tf_part(p.post_counts[lo:hi], norm.take(local))

@@ -12,7 +12,8 @@ import faiss
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
-from citeqa.service import allocator, errors
+from citeqa.index import allocator
+from citeqa.service import errors
 from citeqa.service.batching import QueryBatcher
 from citeqa.service.config import Settings
 from citeqa.service.metrics import Metrics
