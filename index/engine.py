@@ -11,12 +11,13 @@ import logging
 import sqlite3
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
 
-from citeqa.index import building, changes, derived, disk, manifest, snapshot
+from citeqa.index import building, changes, derived, disk, manifest, priority, snapshot
 from citeqa.index.building import ChunkParams
 from citeqa.index.embedding import Embedder
 from citeqa.index.errors import CiteqaError, DocumentNotFound, IndexFailed, IndexNotReady, InsufficientStorage
@@ -30,9 +31,11 @@ log = logging.getLogger(__name__)
 
 class Engine:
     def __init__(self, data_dir: Path, embedder: Embedder, params: ChunkParams, depth: int,
-                 seed_dir: Path | None = None, *, merge_rows: int, shared: bool = False):
+                 seed_dir: Path | None = None, *, merge_rows: int, shared: bool = False,
+                 write_niceness: int = 0):
         """`shared`: other processes (the workers of one server) write to the same data folder; every
-        read first takes in what they committed (`snapshot.catch_up`)."""
+        read first takes in what they committed (`snapshot.catch_up`). `write_niceness`: how much lower
+        than questions the threads that embed writes and merge run (index/priority.py)."""
         self.data_dir = Path(data_dir)
         self.seed_dir = seed_dir
         self.embedder = embedder
@@ -48,6 +51,9 @@ class Engine:
         self.failure: IndexFailed | None = None  # why load() failed: readiness reports it, nothing waits
         self._store = snapshot.store_at(self.data_dir)
         self._folder = self.data_dir / snapshot.INDEX_DIR
+        self.write_niceness = write_niceness
+        # Writes are embedded here, at their lower priority; a few at once, as many as clients send.
+        self._embedding = ThreadPoolExecutor(4, "citeqa-embed", priority.lower_this_thread, (write_niceness,))
 
     def load(self) -> Engine:
         """Read the index and warm the model: the slow part, done once at start. A data folder that has
@@ -129,7 +135,7 @@ class Engine:
 
         # Embedding and tokenizing, the slow part, run outside the lock: only the commit waits for other
         # writes (the loaded index has this model's vectors: checked at load, and again by the commit).
-        prepared = building.prepare_put([doc], self.embedder, self.params)
+        prepared = self._embedding.submit(building.prepare_put, [doc], self.embedder, self.params).result()
         lap("embed")
         part = building.part_of(prepared)
         lap("tokenize")
@@ -178,6 +184,7 @@ class Engine:
             self._merging.join(timeout)
 
     def _merge_logged(self) -> None:
+        priority.lower_this_thread(self.write_niceness)  # this thread only merges, then ends
         try:
             self.merge()
         except Exception:  # the parts stay in memory and in SQLite; the next write tries again

@@ -7,6 +7,7 @@ compare them on equal terms.
 from __future__ import annotations
 
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
@@ -17,6 +18,11 @@ from citeqa.index.snapshot import Snapshot
 
 RRF_K = 60  # Cormack, Clarke & Buettcher (2009), "Reciprocal rank fusion outperforms Condorcet..."
 MODES = ("hybrid", "dense", "bm25")
+# A question's BM25 and its chunk search run on one of these threads while its own thread probes the
+# sentence vectors, the longest scan. FAISS lets go of the GIL as it scans, so on a large collection the
+# two take no wall time (at 1M chunks about 6 + 2 ms beside 9 ms; bench/notes.md). A few threads
+# serve the questions of all request threads: under load the two cores are busy either way.
+_BESIDE = ThreadPoolExecutor(max_workers=4, thread_name_prefix="beside")
 
 
 def rrf(rankings: list[list[int]], k: int = RRF_K) -> list[tuple[int, float]]:
@@ -59,8 +65,15 @@ def dense_ranking(snap: Snapshot, query_vector: np.ndarray, n: int, doc_ids: lis
     Sentence vectors catch the one-line fact that a chunk-level average dilutes; on our question
     set this lifts dense hit@1 from about 0.45 to 0.7 (docs/architecture.md, Hybrid retrieval).
     """
-    best: dict[int, float] = {row: score for score, row in _search(snap, "chunks", query_vector, n, doc_ids)}
-    for score, row in _search(snap, "sentences", query_vector, 4 * n, doc_ids):
+    return _best_of(snap, _search(snap, "chunks", query_vector, n, doc_ids),
+                    _search(snap, "sentences", query_vector, 4 * n, doc_ids), n)
+
+
+def _best_of(snap: Snapshot, chunks: list[tuple[float, int]], sentences: list[tuple[float, int]], n: int
+             ) -> list[tuple[int, float]]:
+    """The top `n` chunks by the better of their own score and their best sentence's."""
+    best: dict[int, float] = {row: score for score, row in chunks}
+    for score, row in sentences:
         for chunk in snap.sentence_chunks[row]:
             if score > best.get(chunk, -1.0):
                 best[chunk] = score
@@ -118,8 +131,11 @@ class Retriever:
         elif self.mode == "dense":
             fused = dense_ranking(snap, vector, k, doc_ids)
         else:
-            dense = dense_ranking(snap, vector, n, doc_ids)
-            sparse = lexical_ranking(snap, query, n, rows)
+            beside = _BESIDE.submit(lambda: (lexical_ranking(snap, query, n, rows),
+                                             _search(snap, "chunks", vector, n, doc_ids)))
+            sentences = _search(snap, "sentences", vector, 4 * n, doc_ids)
+            sparse, chunks = beside.result()
+            dense = _best_of(snap, chunks, sentences, n)
             fused = rrf([[r for r, _ in dense], [r for r, _ in sparse]])
         out = []
         for rank, (row, score) in enumerate(fused[:k], start=1):

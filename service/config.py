@@ -46,6 +46,10 @@ class Settings(BaseSettings):
                                "a running server, in a model session of their own (ONNX backends): one "
                                "leaves a core to questions while documents arrive, at the cost of slower "
                                "writes (docs/benchmarks.md). `citeqa index build` embeds with two.")
+    write_niceness: int = Field(10, ge=0, le=19, description="Added to the nice value of the threads that "
+                                "embed written documents and merge parts: questions go first when both "
+                                "want the cores, and writes take longer only then; 0 writes at the "
+                                "questions' priority.")
     model_cache: Path | None = Field(None, description="Where exported query models are kept; empty means "
                                      "DATA_DIR/models. Data folders that share one export it once.")
     chunk_tokens: int = Field(254, ge=16, le=510, description="Most model tokens in one chunk; "
@@ -122,7 +126,8 @@ class Settings(BaseSettings):
 
         return Engine(self.data_dir, self.embedder(document_threads=self.write_threads), self.chunk_params(),
                       depth=self.search_depth,
-                      seed_dir=self.seed_dir, merge_rows=self.merge_rows, shared=self.workers > 1)
+                      seed_dir=self.seed_dir, merge_rows=self.merge_rows, shared=self.workers > 1,
+                      write_niceness=self.write_niceness)
 
 
 def problems(exc: ValidationError, options: dict[str, str] | None = None) -> str:

@@ -1,0 +1,80 @@
+"""Reading a loaded part's files once, in the background, into the page cache.
+
+A base part is memory-mapped, so a search reads from disk whatever no search has touched yet. On a
+large collection that made the first pass over the questions after a start several times slower than
+the rest (1M chunks: p99 141 ms against p50 36 ms, bench/notes.md). Reading the files through once
+with plain reads fills the page cache at the disk's sequential speed, and costs no process memory.
+Only as much as half the memory the system has available is read, so preloading never pushes out
+more than it brings in: the files every question reads come first, the largest last.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from collections.abc import Iterable
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+BLOCK = 4 << 20  # bytes per read: large enough that the reads cost little CPU next to the copy
+
+
+def available_memory() -> int:
+    """MemAvailable of /proc/meminfo in bytes; 0 where it cannot be read (nothing is then preloaded)."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 0
+
+
+def plan(paths: Iterable[Path], budget: int) -> list[Path]:
+    """The files to read, in the order given, while their sizes add up to at most `budget` bytes."""
+    chosen, total = [], 0
+    for path in paths:
+        try:
+            size = path.stat().st_size
+        except OSError:
+            continue
+        if total + size > budget:
+            break
+        chosen.append(path)
+        total += size
+    return chosen
+
+
+def read_through(paths: Iterable[Path]) -> int:
+    """Read each file to its end, keeping nothing; the bytes read. The GIL is let go in each read."""
+    done = 0
+    buffer = bytearray(BLOCK)
+    for path in paths:
+        try:
+            fd = os.open(path, os.O_RDONLY)
+        except OSError:
+            continue  # a generation pruned meanwhile: nothing to preload
+        try:
+            while n := os.readv(fd, [buffer]):
+                done += n
+        finally:
+            os.close(fd)
+    return done
+
+
+def start(paths: list[Path]) -> threading.Thread | None:
+    """Preload `paths` (most needed first) on a daemon thread; None when none fits in memory."""
+    chosen = plan(paths, available_memory() // 2)
+    if not chosen:
+        return None
+    thread = threading.Thread(target=_run, args=(chosen,), name="preload", daemon=True)
+    thread.start()
+    return thread
+
+
+def _run(paths: list[Path]) -> None:
+    done = read_through(paths)
+    log.debug("preloaded %d files, %.1f MB", len(paths), done / 2**20)

@@ -1,0 +1,58 @@
+"""A loaded base is read into the page cache in the background, so the first questions after a start do
+not wait on the disk, and never more of it than half the memory available."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import threading
+from pathlib import Path
+
+from citeqa.index import derived, manifest, parts, preload
+from citeqa.index.snapshot import INDEX_DIR
+
+
+def _resident(path: Path) -> int:
+    """Bytes of `path` in the page cache (util-linux's fincore)."""
+    out = subprocess.run(["fincore", "--bytes", "--noheadings", "--output", "RES", str(path)],
+                         capture_output=True, text=True, check=True).stdout
+    return int(out.strip())
+
+
+def _evict(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)  # dirty pages cannot be dropped
+        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+    finally:
+        os.close(fd)
+
+
+def test_a_loaded_base_is_read_into_the_page_cache(seeds_data, tmp_path):
+    data = tmp_path / "data"
+    shutil.copytree(seeds_data, data)
+    index = data / INDEX_DIR
+    folder = derived.base_path(index, manifest.load(index).generation)
+    files = [folder / "sentences.faiss", folder / "chunks.faiss"]
+    for path in files:
+        _evict(path)
+    assert sum(map(_resident, files)) < sum(p.stat().st_size for p in files) / 2, "eviction did not work"
+
+    parts.load(folder)
+    for thread in threading.enumerate():
+        if thread.name == "preload":
+            thread.join(timeout=60)
+    cold = [p.name for p in files if _resident(p) < p.stat().st_size]
+    assert not cold, f"not preloaded: {cold}"
+
+
+def test_preloading_takes_files_in_order_until_the_budget_is_spent(tmp_path):
+    files = []
+    for name, size in (("faiss", 10), ("small", 20), ("large", 30)):
+        files.append(tmp_path / name)
+        files[-1].write_bytes(b"x" * size)
+    assert preload.plan(files, 60) == files
+    assert preload.plan(files, 35) == files[:2]
+    assert preload.plan(files, 9) == []
+    assert preload.read_through(files[:2]) == 30
