@@ -6,6 +6,7 @@ compare them on equal terms.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
@@ -18,11 +19,16 @@ from citeqa.index.snapshot import Snapshot
 
 RRF_K = 60  # Cormack, Clarke & Buettcher (2009), "Reciprocal rank fusion outperforms Condorcet..."
 MODES = ("hybrid", "dense", "bm25")
-# A question's BM25 and its chunk search run on one of these threads while its own thread probes the
-# sentence vectors, the longest scan. FAISS lets go of the GIL as it scans, so on a large collection the
-# two take no wall time (at 1M chunks about 6 + 2 ms beside 9 ms; bench/notes.md). A few threads
-# serve the questions of all request threads: under load the two cores are busy either way.
-_BESIDE = ThreadPoolExecutor(max_workers=4, thread_name_prefix="beside")
+# A question's BM25 and its chunk search run on this thread while its own thread probes the sentence
+# vectors, the longest scan. FAISS lets go of the GIL as it scans, so on a large collection the two
+# take no wall time (1M chunks, in-process: retrieval p50 25.5 ms in turn, 16.2 ms side by side). A
+# hand-over between threads can cost a GIL switch interval (5 ms), so only a scan of at least
+# SIDE_BY_SIDE_SCAN sentence vectors (about 5 ms here: 9.4 ms for 134k) is worth it, and only one
+# question at a time does so: when questions already keep both cores busy it would hide nothing. On
+# the seeds, side by side for every question cost 4 ms at p50 and a third of the throughput.
+_BESIDE = ThreadPoolExecutor(max_workers=1, thread_name_prefix="beside")
+_BESIDE_FREE = threading.Semaphore(1)
+SIDE_BY_SIDE_SCAN = 70_000
 
 
 def rrf(rankings: list[list[int]], k: int = RRF_K) -> list[tuple[int, float]]:
@@ -131,11 +137,7 @@ class Retriever:
         elif self.mode == "dense":
             fused = dense_ranking(snap, vector, k, doc_ids)
         else:
-            beside = _BESIDE.submit(lambda: (lexical_ranking(snap, query, n, rows),
-                                             _search(snap, "chunks", vector, n, doc_ids)))
-            sentences = _search(snap, "sentences", vector, 4 * n, doc_ids)
-            sparse, chunks = beside.result()
-            dense = _best_of(snap, chunks, sentences, n)
+            sparse, dense = _hybrid(snap, query, vector, n, rows, doc_ids)
             fused = rrf([[r for r, _ in dense], [r for r, _ in sparse]])
         out = []
         for rank, (row, score) in enumerate(fused[:k], start=1):
@@ -143,3 +145,23 @@ class Retriever:
             out.append(Passage(rank, c.chunk_id, c.doc_id, c.title, c.text, c.start, c.end, round(score, 6),
                                c.section))
         return out
+
+
+def _hybrid(snap: Snapshot, query: str, vector: np.ndarray, n: int, rows: np.ndarray | None,
+            doc_ids: list[str] | None) -> tuple[list[tuple[int, float]], list[tuple[int, float]]]:
+    """(BM25 ranking, dense ranking): side by side on two threads when that pays (see _BESIDE)."""
+    def beside() -> tuple[list[tuple[int, float]], list[tuple[float, int]]]:
+        return lexical_ranking(snap, query, n, rows), _search(snap, "chunks", vector, n, doc_ids)
+
+    scan = sum(vectors.scanned(seg.part.sentence_index) for seg in snap.segments)
+    if scan >= SIDE_BY_SIDE_SCAN and _BESIDE_FREE.acquire(blocking=False):
+        try:
+            future = _BESIDE.submit(beside)
+            sentences = _search(snap, "sentences", vector, 4 * n, doc_ids)
+            sparse, chunks = future.result()
+        finally:
+            _BESIDE_FREE.release()
+    else:
+        sentences = _search(snap, "sentences", vector, 4 * n, doc_ids)
+        sparse, chunks = beside()
+    return sparse, _best_of(snap, chunks, sentences, n)

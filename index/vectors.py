@@ -147,6 +147,14 @@ def nprobe_for(index: faiss.Index, allowed_count: int | None = None) -> int:
     return min(nlist, max(NPROBE, math.ceil(NPROBE * index.ntotal / allowed_count)))
 
 
+def scanned(index: faiss.Index) -> float:
+    """Vectors an unfiltered search reads: all of a flat index, the probed share of an IVF one's."""
+    ivf = faiss.try_extract_index_ivf(index)
+    if ivf is None:
+        return float(index.ntotal)
+    return index.ntotal * nprobe_for(ivf) / ivf.nlist
+
+
 def search(index: faiss.Index, query: np.ndarray, k: int, allowed: np.ndarray | None = None,
            dead: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Top `k` (scores, ids) for one query vector; `allowed` limits the search to those ids, and `dead`

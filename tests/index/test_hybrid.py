@@ -104,3 +104,21 @@ def test_hybrid_beats_dense_only_and_bm25_only_on_our_questions(engine):
         assert hybrid.hit_at_1 > scores[other].hit_at_1
         assert hybrid.hit_at_5 >= scores[other].hit_at_5
     assert hybrid.hit_at_5 >= 0.9
+
+
+@pytest.mark.parametrize("doc_ids", [None, ["000_43ab17fb5869de75", "004_3690dc4f1fd346d2"]])
+def test_searching_side_by_side_finds_what_searching_in_turn_finds(engine, monkeypatch, doc_ids):
+    """A large collection's BM25 and chunk search run on another thread beside its sentence search: the
+    passages must be those of the searches run one after another."""
+    from citeqa.index import hybrid
+
+    questions = [q.question for q in dataset.load(dataset.DEFAULT_SET)]
+    retriever = engine.retriever()
+    in_turn = [[p.chunk_id for p in retriever.search(q, k=5, doc_ids=doc_ids)] for q in questions]
+    monkeypatch.setattr(hybrid, "SIDE_BY_SIDE_SCAN", 0)
+    submitted = []
+    submit = hybrid._BESIDE.submit
+    monkeypatch.setattr(hybrid._BESIDE, "submit", lambda f: submitted.append(f) or submit(f))
+    beside = [[p.chunk_id for p in retriever.search(q, k=5, doc_ids=doc_ids)] for q in questions]
+    assert len(submitted) == len(questions)
+    assert beside == in_turn
