@@ -1,12 +1,13 @@
-"""Reading a loaded part's files once, in the background, into the page cache.
+"""Reading a loaded base's FAISS files once, in the background, into the page cache.
 
-A base part is memory-mapped, so a search reads from disk whatever no search has touched yet. On a
-large collection that made the first pass over the questions after a start several times slower than
-the rest (1M chunks: p99 141 ms against p50 36 ms, bench/notes.md). Reading the files through once
-with plain reads fills the page cache at the disk's sequential speed, and costs no process memory.
-Only as much as half the memory the system has available is read, so preloading never pushes out
-more than it brings in: the files every question reads come first, the largest last.
-"""
+A base part is memory-mapped, so a search reads from disk whatever no search has touched yet. Each
+question scans whole IVF lists, megabytes of them at a million chunks, and read cold they made the
+first pass over the questions after a start several times slower than the rest (bench/notes.md).
+Reading the files through once with plain reads fills the page cache at the disk's sequential speed
+and costs no process memory. At most half the memory the system has available is read, taking files
+in the order given, so preloading never pushes out more than it brings in. The other arrays are left
+to be read as questions touch them: in a warm page cache the kernel maps the pages around each random
+read into the process, which raised a 1M server's RSS by a third."""
 
 from __future__ import annotations
 
