@@ -153,8 +153,7 @@ def _hybrid(snap: Snapshot, query: str, vector: np.ndarray, n: int, rows: np.nda
     def beside() -> tuple[list[tuple[int, float]], list[tuple[float, int]]]:
         return lexical_ranking(snap, query, n, rows), _search(snap, "chunks", vector, n, doc_ids)
 
-    scan = sum(vectors.scanned(seg.part.sentence_index) for seg in snap.segments)
-    if scan >= SIDE_BY_SIDE_SCAN and _BESIDE_FREE.acquire(blocking=False):
+    if snap.sentence_scan >= SIDE_BY_SIDE_SCAN and _BESIDE_FREE.acquire(blocking=False):
         try:
             future = _BESIDE.submit(beside)
             sentences = _search(snap, "sentences", vector, 4 * n, doc_ids)

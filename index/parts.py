@@ -22,7 +22,7 @@ import faiss
 import numpy as np
 from scipy import sparse
 
-from citeqa.index import lexical, preload, vectors
+from citeqa.index import lexical, vectors
 from citeqa.index.records import Rows
 from citeqa.index.sections import indexed
 
@@ -502,8 +502,6 @@ def load(folder: Path, with_indexes: bool = True) -> Part:
             raise ValueError(f"the FAISS files in {folder} do not hold its rows")
     part = Part(*(strings[name] for name in _STRINGS), chunk_index, sentence_index, arrays)
     part.folder = folder
-    if with_indexes:  # a base: the IVF lists each question scans whole (see index/preload.py)
-        preload.start([folder / "sentences.faiss", folder / "chunks.faiss"])
     return part
 
 

@@ -225,6 +225,8 @@ class Snapshot:
         self.live_chunks = sum(s.live_chunks for s in segments)
         self.live_sentences = sum(s.live_sentences for s in segments)
         self.total_length = sum(s.part.total_length - s.dead_length for s in segments)
+        # Sentence vectors one unfiltered search reads (vectors.scanned): whether a search pays for a thread
+        self.sentence_scan = sum(vectors.scanned(s.part.sentence_index) for s in segments)
         self._idf: dict[str, float] = {}
         self._norms: dict[int, np.ndarray] = {}  # segment -> its chunks' BM25 length terms (lexical.norms)
         for name, view in _views(segments, self.chunk_offsets, self.sentence_offsets).items():

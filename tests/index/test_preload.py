@@ -4,13 +4,15 @@ not wait on the disk, and never more of it than half the memory available."""
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import threading
 from pathlib import Path
 
-from citeqa.index import derived, manifest, parts, preload
+from citeqa.bench import collection
+from citeqa.bench.collection import SyntheticModel
+from citeqa.index import derived, manifest, preload, vectors
 from citeqa.index.snapshot import INDEX_DIR
+from tests.support import chunk_params, new_engine
 
 
 def _resident(path: Path) -> int:
@@ -29,17 +31,20 @@ def _evict(path: Path) -> None:
         os.close(fd)
 
 
-def test_a_loaded_base_is_read_into_the_page_cache(seeds_data, tmp_path):
+def test_a_loaded_base_is_read_into_the_page_cache(embedder, tmp_path):
+    """A base of 23,000 sentence vectors: an IVF index, whose lists a memory map leaves on disk."""
     data = tmp_path / "data"
-    shutil.copytree(seeds_data, data)
+    model = SyntheticModel(embedder.name, embedder.dim)
+    collection.build(data, collection.source_sentences(Path("seeds")), 4_000, model, chunk_params())
     index = data / INDEX_DIR
     folder = derived.base_path(index, manifest.load(index).generation)
     files = [folder / "sentences.faiss", folder / "chunks.faiss"]
+    assert vectors.kind_of(vectors.load(files[0], mapped=True)) == "ivf-sq8"
     for path in files:
         _evict(path)
     assert sum(map(_resident, files)) < sum(p.stat().st_size for p in files) / 2, "eviction did not work"
 
-    parts.load(folder)
+    new_engine(data, embedder).load()
     for thread in threading.enumerate():
         if thread.name == "preload":
             thread.join(timeout=60)
