@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from citeqa.index import building, changes, derived, disk, manifest, preload, priority, snapshot
+from citeqa.index import building, changes, derived, disk, manifest, parts, preload, priority, snapshot
 from citeqa.index.building import ChunkParams
 from citeqa.index.embedding import Embedder
 from citeqa.index.errors import CiteqaError, DocumentNotFound, IndexFailed, IndexNotReady, InsufficientStorage
@@ -76,7 +76,7 @@ class Engine:
         snap = snapshot.load(self.data_dir, self.embedder.name)
         for base in (seg.part.folder for seg in snap.segments if seg.part.folder is not None):
             # Once, at start: a base a merge writes later is in the page cache already.
-            preload.start([base / "sentences.faiss", base / "chunks.faiss"])
+            preload.start(parts.searched_files(base))
         # Only the query model: the document model (torch) loads on the first write, so a server that
         # only answers starts in seconds and stays small. Warmed so the first question is not slow.
         self.embedder.encode_queries(["warm up"])

@@ -42,6 +42,12 @@ _ARRAYS = ("chunk_keys", "chunk_ids", "chunk_doc", "chunk_start", "chunk_end", "
            "word_ptr", "word_ids", "word_df", "chunk_key_order", "sentence_key_order",
            "chunk_sorted_keys", "sentence_sorted_keys", "text_blob", "text_offsets")
 _STRINGS = ("docs", "sections", "kinds", "terms", "words")
+# What every search reads at scattered places: FAISS keys to rows, sentences to their chunks, BM25 postings.
+# Read cold, nearly each lookup waits on a disk read of its own (at 1M chunks they made the first questions
+# after a start 2-3x slower: bench/notes.md), so a loaded base reads them in first (`searched_files`).
+# The payloads (text, sentence vectors, term lists) are read only for the few passages an answer quotes.
+_SEARCHED = ("chunk_sorted_keys", "chunk_key_order", "sentence_sorted_keys", "sentence_key_order",
+             "sentence_chunk_lo", "sentence_chunk_hi", "post_ptr", "post_rows", "post_counts")
 
 
 @dataclass(eq=False)  # parts are compared by identity
@@ -503,6 +509,13 @@ def load(folder: Path, with_indexes: bool = True) -> Part:
     part = Part(*(strings[name] for name in _STRINGS), chunk_index, sentence_index, arrays)
     part.folder = folder
     return part
+
+
+def searched_files(folder: Path) -> list[Path]:
+    """The files of a saved part that every search reads, most needed first: the lookup arrays, which
+    are read at random and small, then the FAISS files, whose lists a search scans whole."""
+    lookups = [folder / f"{name}.npy" for name in _SEARCHED]
+    return lookups + [folder / "sentences.faiss", folder / "chunks.faiss"]
 
 
 def _mapped(path: Path) -> np.ndarray:

@@ -1,13 +1,14 @@
-"""Reading a loaded base's FAISS files once, in the background, into the page cache.
+"""Reading what a loaded base's searches read, once, in the background, into the page cache.
 
 A base part is memory-mapped, so a search reads from disk whatever no search has touched yet. Each
-question scans whole IVF lists, megabytes of them at a million chunks, and read cold they made the
-first pass over the questions after a start several times slower than the rest (bench/notes.md).
-Reading the files through once with plain reads fills the page cache at the disk's sequential speed
-and costs no process memory. At most half the memory the system has available is read, taking files
-in the order given, so preloading never pushes out more than it brings in. The other arrays are left
-to be read as questions touch them: in a warm page cache the kernel maps the pages around each random
-read into the process, which raised a 1M server's RSS by a third."""
+question looks up keys and postings at scattered places of the base's arrays and scans whole IVF lists,
+megabytes of them at a million chunks; read cold, they made the first pass over the questions after a
+start several times slower than the rest (bench/notes.md). Reading those files through once with plain
+reads fills the page cache at the disk's sequential speed and costs no process memory (`parts.searched_files`
+says which). At most half the memory the system has available is read, taking files in the order given,
+so preloading never pushes out more than it brings in. The payload arrays (text, sentence vectors) are
+left to be read as answers quote them: in a warm page cache the kernel maps the pages around each random
+read into the process, which raised a 1M server's RSS by a third when every array was preloaded."""
 
 from __future__ import annotations
 

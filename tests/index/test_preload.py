@@ -32,13 +32,15 @@ def _evict(path: Path) -> None:
 
 
 def test_a_loaded_base_is_read_into_the_page_cache(embedder, tmp_path):
-    """A base of 23,000 sentence vectors: an IVF index, whose lists a memory map leaves on disk."""
+    """A base of 23,000 sentence vectors: an IVF index, whose lists a memory map leaves on disk, like the
+    key lookups and postings every search reads."""
     data = tmp_path / "data"
     model = SyntheticModel(embedder.name, embedder.dim)
     collection.build(data, collection.source_sentences(Path("seeds")), 4_000, model, chunk_params())
     index = data / INDEX_DIR
     folder = derived.base_path(index, manifest.load(index).generation)
-    files = [folder / "sentences.faiss", folder / "chunks.faiss"]
+    files = [folder / "sentences.faiss", folder / "chunks.faiss", folder / "sentence_sorted_keys.npy",
+             folder / "post_rows.npy"]
     assert vectors.kind_of(vectors.load(files[0], mapped=True)) == "ivf-sq8"
     for path in files:
         _evict(path)
