@@ -10,6 +10,7 @@ import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
+import faiss
 import numpy as np
 
 from citeqa.index import vectors
@@ -26,7 +27,10 @@ MODES = ("hybrid", "dense", "bm25")
 # SIDE_BY_SIDE_SCAN sentence vectors (about 5 ms here: 9.4 ms for 134k) is worth it, and only one
 # question at a time does so: when questions already keep both cores busy it would hide nothing. On
 # the seeds, side by side for every question cost 4 ms at p50 and a third of the throughput.
-_BESIDE = ThreadPoolExecutor(max_workers=1, thread_name_prefix="beside")
+# Its FAISS searches run on this thread alone: OpenMP's thread count is set per thread, and a team of two
+# waited for the core the question's own thread was scanning on, milliseconds per search.
+_BESIDE = ThreadPoolExecutor(max_workers=1, thread_name_prefix="beside",
+                             initializer=faiss.omp_set_num_threads, initargs=(1,))
 _BESIDE_FREE = threading.Semaphore(1)
 SIDE_BY_SIDE_SCAN = 70_000
 

@@ -31,7 +31,8 @@ def create_app(settings: Settings | None = None,
     then, so a supervisor sees the exit); /readyz says why meanwhile."""
     settings = settings or Settings()
     # One FAISS thread: a single query is sub-millisecond, while an OpenMP team competing with the
-    # request threads for two cores made flat searches take 8-24 ms (bench/scale.py).
+    # request threads for two cores made flat searches take 8-24 ms (bench/scale.py). OpenMP counts
+    # per thread: this sets the event loop's, where questions are searched (hybrid's thread sets its own).
     faiss.omp_set_num_threads(1)
     allocator.keep_freed_memory()
     engine = settings.engine()

@@ -1,5 +1,8 @@
 """Search: fusion against a hand computation, FAISS against brute force, hybrid against each half."""
 
+import shutil
+
+import faiss
 import numpy as np
 import pytest
 
@@ -7,7 +10,8 @@ from citeqa.eval import dataset, retrieval
 from citeqa.index import vectors
 from citeqa.index.errors import InvalidInput
 from citeqa.index.hybrid import RRF_K, Retriever, dense_ranking, rrf, top
-from tests.support import SETTINGS
+from citeqa.index.loading import make_document
+from tests.support import SEEDS, SETTINGS, new_engine
 
 QUESTION = "How much territory did Russia capture in November?"
 
@@ -106,19 +110,42 @@ def test_hybrid_beats_dense_only_and_bm25_only_on_our_questions(engine):
     assert hybrid.hit_at_5 >= 0.9
 
 
+@pytest.mark.parametrize("written", [False, True])
 @pytest.mark.parametrize("doc_ids", [None, ["000_43ab17fb5869de75", "004_3690dc4f1fd346d2"]])
-def test_searching_side_by_side_finds_what_searching_in_turn_finds(engine, monkeypatch, doc_ids):
+def test_searching_side_by_side_finds_what_searching_in_turn_finds(engine, seeds_data, embedder, tmp_path,
+                                                                    monkeypatch, doc_ids, written):
     """A large collection's BM25 and chunk search run on another thread beside its sentence search: the
-    passages must be those of the searches run one after another."""
+    passages must be those of the searches run one after another. `written`: after writes, both threads
+    search a part of new documents too (a seed copied under another id, so its chunks tie with the
+    original's), and a deleted document's rows in the base are dead."""
     from citeqa.index import hybrid
 
+    if written:
+        data = shutil.copytree(seeds_data, tmp_path / "data")
+        engine = new_engine(data, embedder).load()
+        engine.put(make_document((SEEDS / "000_43ab17fb5869de75.txt").read_text(), "copy"))
+        engine.delete("001_1b785e3a2d9b05dc")
+        assert len(engine.snapshot().segments) == 2
+        doc_ids = doc_ids and doc_ids + ["copy"]
     questions = [q.question for q in dataset.load(dataset.DEFAULT_SET)]
     retriever = engine.retriever()
-    in_turn = [[p.chunk_id for p in retriever.search(q, k=5, doc_ids=doc_ids)] for q in questions]
+    in_turn = [[(p.doc_id, p.chunk_id) for p in retriever.search(q, k=5, doc_ids=doc_ids)] for q in questions]
     monkeypatch.setattr(hybrid, "SIDE_BY_SIDE_SCAN", 0)
     submitted = []
     submit = hybrid._BESIDE.submit
     monkeypatch.setattr(hybrid._BESIDE, "submit", lambda f: submitted.append(f) or submit(f))
-    beside = [[p.chunk_id for p in retriever.search(q, k=5, doc_ids=doc_ids)] for q in questions]
+    beside = [[(p.doc_id, p.chunk_id) for p in retriever.search(q, k=5, doc_ids=doc_ids)] for q in questions]
     assert len(submitted) == len(questions)
     assert beside == in_turn
+    if written:  # the new part is searched, the deleted document's rows are not
+        found = {doc for passages in beside for doc, _ in passages}
+        assert "copy" in found and "001_1b785e3a2d9b05dc" not in found
+
+
+def test_the_thread_beside_searches_faiss_on_one_openmp_thread():
+    """OpenMP counts threads per calling thread. A team of two on the thread beside waited for the core
+    the question's own thread was scanning on: at 1M chunks with one document written, asks took 37-39 ms
+    at p50 against 28-30 ms with one thread."""
+    from citeqa.index import hybrid
+
+    assert hybrid._BESIDE.submit(faiss.omp_get_max_threads).result() == 1
