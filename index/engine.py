@@ -32,10 +32,11 @@ log = logging.getLogger(__name__)
 class Engine:
     def __init__(self, data_dir: Path, embedder: Embedder, params: ChunkParams, depth: int,
                  seed_dir: Path | None = None, *, merge_rows: int, shared: bool = False,
-                 write_niceness: int = 0):
+                 write_niceness: int = 0, preload_wait: bool = False):
         """`shared`: other processes (the workers of one server) write to the same data folder; every
         read first takes in what they committed (`snapshot.catch_up`). `write_niceness`: how much lower
-        than questions the threads that embed writes and merge run (index/priority.py)."""
+        than questions the threads that embed writes and merge run (index/priority.py). `preload_wait`:
+        `load` returns once the files searches read are in the page cache, not before (index/preload.py)."""
         self.data_dir = Path(data_dir)
         self.seed_dir = seed_dir
         self.embedder = embedder
@@ -52,6 +53,7 @@ class Engine:
         self._store = snapshot.store_at(self.data_dir)
         self._folder = self.data_dir / snapshot.INDEX_DIR
         self.write_niceness = write_niceness
+        self.preload_wait = preload_wait
         # Writes are embedded here, at their lower priority; a few at once, as many as clients send.
         self._embedding = ThreadPoolExecutor(4, "citeqa-embed", priority.lower_this_thread, (write_niceness,))
 
@@ -74,9 +76,10 @@ class Engine:
             log.info("indexed %d documents, %d chunks, %d sentences from %s in %.1f s", report.documents,
                      report.chunks, report.sentences, self.seed_dir, report.seconds)
         snap = snapshot.load(self.data_dir, self.embedder.name)
-        for base in (seg.part.folder for seg in snap.segments if seg.part.folder is not None):
-            # Once, at start: a base a merge writes later is in the page cache already.
-            preload.start(parts.searched_files(base))
+        # Once, at start: a base a merge writes later is in the page cache already. The disk reads while
+        # the model warms up.
+        reading = [preload.start(parts.searched_files(seg.part.folder)) for seg in snap.segments
+                   if seg.part.folder is not None]
         # Only the query model: the document model (torch) loads on the first write, so a server that
         # only answers starts in seconds and stays small. Warmed so the first question is not slow.
         self.embedder.encode_queries(["warm up"])
@@ -85,6 +88,9 @@ class Engine:
         if self.shared:
             self._seen = changes.seen(self._folder)
             snap = snapshot.catch_up(self._store, self._folder, snap)  # what came while it loaded
+        for thread in reading if self.preload_wait else ():
+            if thread is not None:
+                thread.join()
         self._install(snap)
         self._maybe_merge()
         return self

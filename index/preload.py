@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import time
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -78,5 +79,7 @@ def start(paths: list[Path]) -> threading.Thread | None:
 
 
 def _run(paths: list[Path]) -> None:
+    began = time.perf_counter()
     done = read_through(paths)
-    log.debug("preloaded %d files, %.1f MB", len(paths), done / 2**20)
+    log.info("read %d files of the index into the page cache, %.0f MB in %.1f s", len(paths), done / 2**20,
+             time.perf_counter() - began)

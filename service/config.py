@@ -50,6 +50,12 @@ class Settings(BaseSettings):
                                 "embed written documents and merge parts: questions go first when both "
                                 "want the cores, and writes take longer only then; 0 writes at the "
                                 "questions' priority.")
+    preload: Literal["background", "before-ready"] = Field(
+        "background", description="How a starting server reads the index files every question reads (key "
+        "maps, BM25 postings, FAISS lists; at most half the available memory) into the page cache: "
+        "background answers meanwhile, the first questions on a large collection slower; before-ready "
+        "keeps /readyz at 503 until they are in, as Elasticsearch's index.store.preload does, at a higher "
+        "RSS (the mapped pages count in it; docs/benchmarks.md).")
     model_cache: Path | None = Field(None, description="Where exported query models are kept; empty means "
                                      "DATA_DIR/models. Data folders that share one export it once.")
     chunk_tokens: int = Field(254, ge=16, le=510, description="Most model tokens in one chunk; "
@@ -127,7 +133,7 @@ class Settings(BaseSettings):
         return Engine(self.data_dir, self.embedder(document_threads=self.write_threads), self.chunk_params(),
                       depth=self.search_depth,
                       seed_dir=self.seed_dir, merge_rows=self.merge_rows, shared=self.workers > 1,
-                      write_niceness=self.write_niceness)
+                      write_niceness=self.write_niceness, preload_wait=self.preload == "before-ready")
 
 
 def problems(exc: ValidationError, options: dict[str, str] | None = None) -> str:

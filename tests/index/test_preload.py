@@ -6,7 +6,10 @@ from __future__ import annotations
 import os
 import subprocess
 import threading
+import time
 from pathlib import Path
+
+import pytest
 
 from citeqa.bench import collection
 from citeqa.bench.collection import SyntheticModel
@@ -31,7 +34,8 @@ def _evict(path: Path) -> None:
         os.close(fd)
 
 
-def test_a_loaded_base_is_read_into_the_page_cache(embedder, tmp_path):
+@pytest.mark.parametrize("wait", [False, True])
+def test_a_loaded_base_is_read_into_the_page_cache(embedder, tmp_path, monkeypatch, wait):
     """A base of 23,000 sentence vectors: an IVF index, whose lists a memory map leaves on disk, like the
     key lookups and postings every search reads."""
     data = tmp_path / "data"
@@ -46,8 +50,10 @@ def test_a_loaded_base_is_read_into_the_page_cache(embedder, tmp_path):
         _evict(path)
     assert sum(map(_resident, files)) < sum(p.stat().st_size for p in files) / 2, "eviction did not work"
 
-    new_engine(data, embedder).load()
-    for thread in threading.enumerate():
+    read = preload.read_through
+    monkeypatch.setattr(preload, "read_through", lambda paths: time.sleep(1) or read(paths))  # a slow disk
+    new_engine(data, embedder, preload_wait=wait).load()
+    for thread in threading.enumerate() if not wait else ():  # waiting, load() returns once they are read
         if thread.name == "preload":
             thread.join(timeout=60)
     cold = [p.name for p in files if _resident(p) < p.stat().st_size]
