@@ -1,4 +1,5 @@
-"""Reading what a loaded base's searches read, once, in the background, into the page cache.
+"""Reading what a loaded base's searches read, once, into the page cache: on a thread of its own, which
+the engine waits for before it says it is ready when CITEQA_PRELOAD is before-ready.
 
 A base part is memory-mapped, so a search reads from disk whatever no search has touched yet. Each
 question looks up keys and postings at scattered places of the base's arrays and scans whole IVF lists,
