@@ -80,6 +80,7 @@ class Engine:
         # the model warms up.
         reading = [preload.start(parts.searched_files(seg.part.folder)) for seg in snap.segments
                    if seg.part.folder is not None]
+        reading = [thread for thread in reading if thread is not None]  # None: nothing fits in memory
         # Only the query model: the document model (torch) loads on the first write, so a server that
         # only answers starts in seconds and stays small. Warmed so the first question is not slow.
         self.embedder.encode_queries(["warm up"])
@@ -88,8 +89,8 @@ class Engine:
         if self.shared:
             self._seen = changes.seen(self._folder)
             snap = snapshot.catch_up(self._store, self._folder, snap)  # what came while it loaded
-        for thread in reading if self.preload_wait else ():
-            if thread is not None:
+        if self.preload_wait:
+            for thread in reading:
                 thread.join()
         self._install(snap)
         self._maybe_merge()

@@ -1,5 +1,6 @@
-"""A loaded base is read into the page cache in the background, so the first questions after a start do
-not wait on the disk, and never more of it than half the memory available."""
+"""A loaded base is read into the page cache, in the background or before the engine says it is loaded,
+so the first questions after a start do not wait on the disk, and never more of it than half the memory
+available."""
 
 from __future__ import annotations
 
