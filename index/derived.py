@@ -85,7 +85,7 @@ def _sliced(view: Store, folder: Path, slices: list[list[str]], dim: int, traine
     on a seeded sample of the stored vectors, or kept), and every slice adds to them."""
     counts = view.counts()
     indexes = {table: vectors.empty(counts[table], dim, lambda n, t=table: view.sample_vectors(t, n, dim),
-                                    trained=trained.get(table))
+                                    trained=trained.get(table), refinable=table == "sentences")
                for table in ("chunks", "sentences")}
 
     def read() -> Iterator[tuple[dict[str, str], Rows, Rows]]:
@@ -177,7 +177,7 @@ def _trained(folder: Path, before: Manifest) -> dict[str, faiss.Index]:
     """The IVF indexes of the generation in force, whose trained lists a new one may keep."""
     out = {}
     for table, kind in (("chunks", before.vector_index), ("sentences", before.sentence_index)):
-        if kind != "ivf-sq8":
+        if kind not in vectors.IVF_KINDS:
             continue
         path = faiss_path(folder, before.generation, table)
         try:

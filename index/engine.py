@@ -78,7 +78,7 @@ class Engine:
         snap = snapshot.load(self.data_dir, self.embedder.name)
         # Once, at start: a base a merge writes later is in the page cache already. The disk reads while
         # the model warms up.
-        reading = [preload.start(parts.searched_files(seg.part.folder)) for seg in snap.segments
+        reading = [preload.start(parts.searched_files(seg.part)) for seg in snap.segments
                    if seg.part.folder is not None]
         reading = [thread for thread in reading if thread is not None]  # None: nothing fits in memory
         # Only the query model: the document model (torch) loads on the first write, so a server that

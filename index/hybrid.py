@@ -60,7 +60,9 @@ def _search(snap: Snapshot, table: str, query_vector: np.ndarray, n: int, doc_id
                 continue
             allowed = (part.chunk_keys if table == "chunks" else part.sentence_keys)[local]
         dead = seg.dead_chunk_keys if table == "chunks" else seg.dead_sentence_keys
-        scores, ids = vectors.search(index, query_vector, n, allowed, dead if allowed is None else None)
+        exact = part.sentence_vectors_of if table == "sentences" else None
+        scores, ids = vectors.search(index, query_vector, n, allowed, None if allowed is not None else dead,
+                                     exact)
         local = part.rows_of_keys(ids, table)
         offset = (snap.chunk_offsets if table == "chunks" else snap.sentence_offsets)[i]
         found += [(float(s), int(r) + offset) for s, r in zip(scores, local.tolist(), strict=True)]

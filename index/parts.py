@@ -12,11 +12,13 @@ from __future__ import annotations
 import json
 import logging
 import mmap
+import os
 import re
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import BinaryIO
 
 import faiss
 import numpy as np
@@ -45,7 +47,8 @@ _STRINGS = ("docs", "sections", "kinds", "terms", "words")
 # What every search reads at scattered places: FAISS keys to rows, sentences to their chunks, BM25 postings.
 # Read cold, nearly each lookup waits on a disk read of its own (at 1M chunks they made the first questions
 # after a start 2-3x slower: bench/notes.md), so a loaded base reads them in first (`searched_files`).
-# The payloads (text, sentence vectors, term lists) are read only for the few passages an answer quotes.
+# The payloads (text, sentence vectors, term lists) are read only for the few passages an answer quotes,
+# but for sentence vectors scored again under product codes (`sentence_vectors_of`).
 _SEARCHED = ("chunk_sorted_keys", "chunk_key_order", "sentence_sorted_keys", "sentence_key_order",
              "sentence_chunk_lo", "sentence_chunk_hi", "post_ptr", "post_rows", "post_counts")
 
@@ -78,6 +81,7 @@ class Part:
         self._texts: dict[int, str] = {}
         self.folder: Path | None = None  # where it was loaded from: its FAISS files are read-only maps
         self._length: int | None = None
+        self._vector_file: tuple[BinaryIO, int] | None = None  # sentence_vectors.npy open, where rows begin
 
     @property
     def total_length(self) -> int:
@@ -121,6 +125,26 @@ class Part:
 
     def _terms_of(self, ptr: np.ndarray, ids: np.ndarray, row: int) -> frozenset[str]:
         return frozenset(self.terms[t] for t in ids[ptr[row]:ptr[row + 1]].tolist())
+
+    def sentence_vectors_of(self, keys: np.ndarray) -> np.ndarray:
+        """The stored (fp16) vectors of the sentences under FAISS `keys`, which an ivf-pqfs index scores
+        again. A saved part reads them with one pread each rather than through its map: from a warm page
+        cache the kernel maps whole folios around each touched row, and 800 rows of a 1 GB file added
+        780 MB to the process's RSS (bench/notes.md)."""
+        keys = np.asarray(keys, dtype=np.int64)
+        order = np.argsort(keys)  # sorted, the lookups walk the sorted keys forward: half the time at 1M
+        rows = np.empty(len(keys), dtype=np.int64)
+        rows[order] = self.rows_of_keys(keys[order], "sentences")
+        if self._vector_file is None:
+            return np.asarray(self.sentence_vectors[rows])
+        file, start = self._vector_file
+        width = self.sentence_vectors.shape[1] * self.sentence_vectors.itemsize
+        buffer = bytearray(len(rows) * width)
+        view = memoryview(buffer)
+        fd = file.fileno()
+        for i, row in enumerate(rows.tolist()):
+            os.preadv(fd, [view[i * width:(i + 1) * width]], start + row * width)
+        return np.frombuffer(buffer, dtype=self.sentence_vectors.dtype).reshape(len(rows), -1)
 
     def rows_of_keys(self, keys: np.ndarray, table: str) -> np.ndarray:
         """The rows holding FAISS `keys` (each key is present)."""
@@ -195,7 +219,7 @@ def build(texts: dict[str, str], chunks: Rows, sentences: Rows, trained: dict[st
     dim = _dim(chunks, sentences)
     chunk_index = vectors.build(arrays["chunk_keys"], chunks.vectors, dim, trained=trained.get("chunks"))
     sentence_index = vectors.build(arrays["sentence_keys"], sentences.vectors, dim,
-                                   trained=trained.get("sentences"))
+                                   trained=trained.get("sentences"), refinable=True)
     return _made(docs, sections, kinds, terms, words, chunk_index, sentence_index, arrays)
 
 
@@ -446,8 +470,9 @@ def _merged_index(pieces: list[tuple[Part, np.ndarray]], table: str, dim: int,
     n = sum(len(k) for k in keys_of)
     first = pieces[0][0]
     first_index = first.chunk_index if table == "chunks" else first.sentence_index
-    if not retrain and vectors.kind_of(first_index) == "ivf-sq8" and vectors.kind_for(n) == "ivf-sq8" \
-            and vectors.still_fits(first_index, n, dim):
+    refinable = table == "sentences"  # a part keeps its sentences' exact vectors, not its chunks'
+    kind = vectors.kind_for(n, refinable)
+    if not retrain and kind != "flat" and vectors.still_fits(first_index, n, dim, kind):
         # The base keeps its lists and codes: only its dead vectors go and the others' come in.
         index = _writable(first, table)
         all_keys = first.chunk_keys if table == "chunks" else first.sentence_keys
@@ -462,8 +487,9 @@ def _merged_index(pieces: list[tuple[Part, np.ndarray]], table: str, dim: int,
     keys = np.concatenate(keys_of) if keys_of else np.zeros(0, dtype=np.int64)
     vecs = [exact_vectors(part, rows, table) for (part, _), rows in zip(pieces, rows_of, strict=True)]
     matrix = np.concatenate(vecs) if vecs else np.zeros((0, dim), dtype=np.float32)
-    trained = None if retrain or vectors.kind_of(first_index) != "ivf-sq8" else _writable(first, table)
-    return vectors.build(keys, matrix, dim, trained=trained)
+    ivf = vectors.kind_of(first_index) in vectors.IVF_KINDS
+    trained = _writable(first, table) if ivf and not retrain else None
+    return vectors.build(keys, matrix, dim, trained=trained, refinable=refinable)
 
 
 def _writable(part: Part, table: str) -> faiss.Index:
@@ -508,14 +534,31 @@ def load(folder: Path, with_indexes: bool = True) -> Part:
             raise ValueError(f"the FAISS files in {folder} do not hold its rows")
     part = Part(*(strings[name] for name in _STRINGS), chunk_index, sentence_index, arrays)
     part.folder = folder
+    if with_indexes and vectors.kind_of(sentence_index) == "ivf-pqfs":
+        part._vector_file = _opened_rows(folder / "sentence_vectors.npy")
     return part
 
 
-def searched_files(folder: Path) -> list[Path]:
-    """The files of a saved part that every search reads, most needed first: the lookup arrays, which
-    are read at random and small, then the FAISS files, whose lists a search scans whole."""
+def _opened_rows(path: Path) -> tuple[BinaryIO, int]:
+    """An .npy file open for reading, and the offset of its first row. The part keeps the file open, so
+    its rows stay readable after a merge has replaced the folder (as its maps do)."""
+    file = open(path, "rb")  # noqa: SIM115 - closed when the part goes
+    version = np.lib.format.read_magic(file)
+    fmt = np.lib.format
+    (fmt.read_array_header_1_0 if version == (1, 0) else fmt.read_array_header_2_0)(file)
+    return file, file.tell()
+
+
+def searched_files(part: Part) -> list[Path]:
+    """The files of a loaded part that every search reads, most needed first: the lookup arrays, which
+    are read at random and small, then the FAISS files, whose lists a search scans whole. An ivf-pqfs
+    sentence index is read into memory as it loads; the sentence vectors its candidates are scored on
+    again come in its place."""
+    folder = part.folder
     lookups = [folder / f"{name}.npy" for name in _SEARCHED]
-    return lookups + [folder / "sentences.faiss", folder / "chunks.faiss"]
+    if vectors.kind_of(part.sentence_index) == "ivf-pqfs":
+        return [*lookups, folder / "sentence_vectors.npy", folder / "chunks.faiss"]
+    return [*lookups, folder / "sentences.faiss", folder / "chunks.faiss"]
 
 
 def _mapped(path: Path) -> np.ndarray:

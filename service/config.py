@@ -51,11 +51,11 @@ class Settings(BaseSettings):
                                 "want the cores, and writes take longer only then; 0 writes at the "
                                 "questions' priority.")
     preload: Literal["background", "before-ready"] = Field(
-        "background", description="How a starting server reads the index files every question reads (key "
-        "maps, BM25 postings, FAISS lists; at most half the available memory) into the page cache: "
-        "background answers meanwhile, the first questions on a large collection slower; before-ready "
-        "keeps /readyz at 503 until they are in, as Elasticsearch's index.store.preload does, at a higher "
-        "RSS (the mapped pages count in it; docs/benchmarks.md).")
+        "before-ready", description="How a starting server reads the index files every question reads (key "
+        "maps, BM25 postings, FAISS lists, the sentence vectors product codes are scored on; at most half "
+        "the available memory) into the page cache: before-ready keeps /readyz at 503 until they are in, "
+        "as Elasticsearch's index.store.preload does; background answers meanwhile, the first questions "
+        "on a large collection slower (1M chunks: p99 125-450 ms against 41; docs/benchmarks.md).")
     model_cache: Path | None = Field(None, description="Where exported query models are kept; empty means "
                                      "DATA_DIR/models. Data folders that share one export it once.")
     chunk_tokens: int = Field(254, ge=16, le=510, description="Most model tokens in one chunk; "

@@ -35,18 +35,22 @@ def _evict(path: Path) -> None:
         os.close(fd)
 
 
-@pytest.mark.parametrize("wait", [False, True])
-def test_a_loaded_base_is_read_into_the_page_cache(embedder, tmp_path, monkeypatch, wait):
+@pytest.mark.parametrize(("wait", "kind"), [(False, "ivf-sq8"), (True, "ivf-sq8"), (False, "ivf-pqfs")])
+def test_a_loaded_base_is_read_into_the_page_cache(embedder, tmp_path, monkeypatch, wait, kind):
     """A base of 23,000 sentence vectors: an IVF index, whose lists a memory map leaves on disk, like the
-    key lookups and postings every search reads."""
+    key lookups and postings every search reads. Product codes are read into memory as they load, and
+    the sentence vectors their candidates are scored on again come in their place."""
     data = tmp_path / "data"
     model = SyntheticModel(embedder.name, embedder.dim)
+    if kind == "ivf-pqfs":
+        monkeypatch.setattr(vectors, "PQFS_MIN", vectors.FLAT_MAX)
     collection.build(data, collection.source_sentences(Path("seeds")), 4_000, model, chunk_params())
     index = data / INDEX_DIR
     folder = derived.base_path(index, manifest.load(index).generation)
-    files = [folder / "sentences.faiss", folder / "chunks.faiss", folder / "sentence_sorted_keys.npy",
+    scanned = "sentences.faiss" if kind == "ivf-sq8" else "sentence_vectors.npy"
+    files = [folder / scanned, folder / "chunks.faiss", folder / "sentence_sorted_keys.npy",
              folder / "post_rows.npy"]
-    assert vectors.kind_of(vectors.load(files[0], mapped=True)) == "ivf-sq8"
+    assert vectors.kind_of(vectors.load(folder / "sentences.faiss", mapped=True)) == kind
     for path in files:
         _evict(path)
     assert sum(map(_resident, files)) < sum(p.stat().st_size for p in files) / 2, "eviction did not work"
