@@ -4,6 +4,7 @@ while documents keep arriving."""
 
 from __future__ import annotations
 
+import os
 import shutil
 import statistics
 import tempfile
@@ -110,6 +111,11 @@ def run(sizes: tuple[int, ...], folders: list[Path], questions: list[str], embed
             built = collection.build(data, pool, size, model, params)
             built["build_s"] = time.perf_counter() - began
             built["disk_mb"] = sum(p.stat().st_size for p in data.rglob("*") if p.is_file()) / 2**20
+            # The build's dirty pages go to disk first: at 1M, their writeback competing with the server's
+            # reads made load 27 s and p99 126 ms, against 14 s and 50 ms once synced (bench/notes.md).
+            began = time.perf_counter()
+            os.sync()
+            built["sync_s"] = time.perf_counter() - began
             results.append(rounded({"size": size, **built, "source_sentences": len(pool),
                                     **measure(data, pool, questions, model_cache)}))
             shutil.rmtree(data, ignore_errors=True)

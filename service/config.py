@@ -55,7 +55,8 @@ class Settings(BaseSettings):
         "maps, BM25 postings, FAISS lists, the sentence vectors product codes are scored on; at most half "
         "the available memory) into the page cache: before-ready keeps /readyz at 503 until they are in, "
         "as Elasticsearch's index.store.preload does; background answers meanwhile, the first questions "
-        "on a large collection slower (1M chunks: p99 125-450 ms against 41; docs/benchmarks.md).")
+        "on a large collection slower (1M chunks, page cache dropped: p99 450 ms against 41-50; "
+        "docs/benchmarks.md).")
     model_cache: Path | None = Field(None, description="Where exported query models are kept; empty means "
                                      "DATA_DIR/models. Data folders that share one export it once.")
     chunk_tokens: int = Field(254, ge=16, le=510, description="Most model tokens in one chunk; "
