@@ -14,11 +14,11 @@ import logging
 import mmap
 import os
 import re
+import weakref
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import BinaryIO
 
 import faiss
 import numpy as np
@@ -81,7 +81,7 @@ class Part:
         self._texts: dict[int, str] = {}
         self.folder: Path | None = None  # where it was loaded from: its FAISS files are read-only maps
         self._length: int | None = None
-        self._vector_file: tuple[BinaryIO, int] | None = None  # sentence_vectors.npy open, where rows begin
+        self._vector_file: tuple[int, int] | None = None  # sentence_vectors.npy's descriptor, first row
 
     @property
     def total_length(self) -> int:
@@ -137,11 +137,10 @@ class Part:
         rows[order] = self.rows_of_keys(keys[order], "sentences")
         if self._vector_file is None:
             return np.asarray(self.sentence_vectors[rows])
-        file, start = self._vector_file
+        fd, start = self._vector_file
         width = self.sentence_vectors.shape[1] * self.sentence_vectors.itemsize
         buffer = bytearray(len(rows) * width)
         view = memoryview(buffer)
-        fd = file.fileno()
         for i, row in enumerate(rows.tolist()):
             os.preadv(fd, [view[i * width:(i + 1) * width]], start + row * width)
         return np.frombuffer(buffer, dtype=self.sentence_vectors.dtype).reshape(len(rows), -1)
@@ -536,17 +535,19 @@ def load(folder: Path, with_indexes: bool = True) -> Part:
     part.folder = folder
     if with_indexes and vectors.kind_of(sentence_index) == "ivf-pqfs":
         part._vector_file = _opened_rows(folder / "sentence_vectors.npy")
+        weakref.finalize(part, os.close, part._vector_file[0])
     return part
 
 
-def _opened_rows(path: Path) -> tuple[BinaryIO, int]:
-    """An .npy file open for reading, and the offset of its first row. The part keeps the file open, so
-    its rows stay readable after a merge has replaced the folder (as its maps do)."""
-    file = open(path, "rb")  # noqa: SIM115 - closed when the part goes
-    version = np.lib.format.read_magic(file)
+def _opened_rows(path: Path) -> tuple[int, int]:
+    """A descriptor of an .npy file open for reading, and the offset of its first row. The part keeps it
+    open, so its rows stay readable after a merge has replaced the folder (as its maps do)."""
     fmt = np.lib.format
-    (fmt.read_array_header_1_0 if version == (1, 0) else fmt.read_array_header_2_0)(file)
-    return file, file.tell()
+    with open(path, "rb") as file:
+        version = fmt.read_magic(file)
+        (fmt.read_array_header_1_0 if version == (1, 0) else fmt.read_array_header_2_0)(file)
+        start = file.tell()
+    return os.open(path, os.O_RDONLY), start
 
 
 def searched_files(part: Part) -> list[Path]:
