@@ -471,7 +471,7 @@ def _merged_index(pieces: list[tuple[Part, np.ndarray]], table: str, dim: int,
     first_index = first.chunk_index if table == "chunks" else first.sentence_index
     refinable = table == "sentences"  # a part keeps its sentences' exact vectors, not its chunks'
     kind = vectors.kind_for(n, refinable)
-    if not retrain and kind != "flat" and vectors.still_fits(first_index, n, dim, kind):
+    if not retrain and vectors.still_fits(first_index, n, dim, kind):
         # The base keeps its lists and codes: only its dead vectors go and the others' come in.
         index = _writable(first, table)
         all_keys = first.chunk_keys if table == "chunks" else first.sentence_keys
