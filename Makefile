@@ -18,7 +18,7 @@ APT := $$(test "$$(id -u)" = 0 || echo sudo) apt-get
 # A strict editable install links each file, so IDEs and type checkers see a plain package; a file added
 # or removed needs a reinstall, which the list of package files below triggers.
 EDITABLE := --config-settings editable_mode=strict
-PACKAGE_DIRS := index answer service eval bench
+PACKAGE_DIRS := index answer service eval bench cluster
 
 $(VENV)/.package-files: FORCE
 	@mkdir -p $(VENV)

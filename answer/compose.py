@@ -144,17 +144,20 @@ def unknown_names(question: str, snap: Snapshot) -> list[str]:
     be spelled out in the text. An identifier (`NO_COLOR`, `max_content_width`, `VISUAL`) must be
     found whole: code names are not inflected.
     """
-    missing = []
+    return [name for name, key in mention_keys(question) if not snap.mentions(key)]
+
+
+def mention_keys(question: str) -> list[tuple[str, str]]:
+    """(name, the prefix a word of the collection must start with) for each name `unknown_names` checks."""
+    out = []
     for name in names(question):
         stem = re.split(r"[’'-]", name)[0]  # "Kyiv's" is about Kyiv
         if stem.isupper() or _IDENTIFIER.fullmatch(stem):
             continue
-        if not snap.mentions(stem.lower()[:5]):
-            missing.append(name)
+        out.append((name, stem.lower()[:5]))
     for ident in dict.fromkeys(m.group(0) for m in _IDENTIFIER.finditer(question)):
-        if not snap.mentions(ident.lower()):
-            missing.append(ident)
-    return missing
+        out.append((ident, ident.lower()))
+    return out
 
 
 def is_dependent(sentence: str) -> bool:

@@ -21,7 +21,7 @@ from citeqa.index.errors import InvalidInput
 from citeqa.index.loading import Skipped, make_document, read_folder
 from citeqa.index.manifest import check_model
 from citeqa.index.parts import Part
-from citeqa.index.records import Document, Rows, Span
+from citeqa.index.records import Chunk, Document, Rows, Sentence, Span
 from citeqa.index.repetition import repeated_blocks, without_repeated
 from citeqa.index.sections import SECTION_TOKENS, fit, indexed
 from citeqa.index.sentences import split_sentences
@@ -65,6 +65,15 @@ class BuildReport:
 def prepare(docs: list[Document], embedder: Embedder, params: ChunkParams, progress: bool = False
             ) -> list[Prepared]:
     """Sentences, chunks and all their vectors for `docs`, embedded in one pass."""
+    return embed(cut_units(docs, embedder, params), embedder, progress)
+
+
+Units = list[tuple[Document, list[Chunk], list[Sentence]]]
+
+
+def cut_units(docs: list[Document], embedder: Embedder, params: ChunkParams) -> Units:
+    """Each document with its chunks and sentences: the half of `prepare` that needs only the tokenizer
+    (the cluster's ingestion runs it in CPU actors apart from the model's)."""
     if params.chunk_tokens > embedder.max_tokens:
         raise InvalidInput(f"chunk_tokens {params.chunk_tokens} exceeds what {embedder.name} reads "
                            f"({embedder.max_tokens} tokens)")
@@ -75,9 +84,20 @@ def prepare(docs: list[Document], embedder: Embedder, params: ChunkParams, progr
         chunks = chunk_sentences(doc.doc_id, doc.title, doc.text, sents, embedder.count_tokens,
                                  budget, min(params.overlap_tokens, budget - 1))
         cut.append((doc, chunks, sents))
-    texts = [indexed(c.section, c.text) for _, chunks, _ in cut for c in chunks] + \
+    return cut
+
+
+def unit_texts(cut: Units) -> list[str]:
+    """What the model embeds for `cut`: every chunk, then every sentence, each under its section."""
+    return [indexed(c.section, c.text) for _, chunks, _ in cut for c in chunks] + \
         [indexed(s.section, s.text) for _, _, sents in cut for s in sents]
-    vecs = embedder.encode(texts, progress=progress, release=True)
+
+
+def embed(cut: Units, embedder: Embedder, progress: bool = False, vecs: np.ndarray | None = None
+          ) -> list[Prepared]:
+    """`cut` with its vectors: embedded here, or `vecs` (of `unit_texts(cut)`) when given."""
+    if vecs is None:
+        vecs = embedder.encode(unit_texts(cut), progress=progress, release=True)
     n_chunks = sum(len(chunks) for _, chunks, _ in cut)
     chunk_vecs, sent_vecs = vecs[:n_chunks], vecs[n_chunks:]
     out, ci, si = [], 0, 0
@@ -173,12 +193,7 @@ def sync_folder(data_dir: Path, folder: Path, embedder: Embedder, params: ChunkP
         (report.skipped if isinstance(item, Skipped) else docs).append(item)
     store = _open_store(data_dir, embedder, force)
     recipe = params.recipe(embedder.name) + embedder.recipe_tag
-    repeated = repeated_blocks(docs)
-    own: dict[str, str] = {}  # recipes of the documents that repetition left something out of
-    for i, doc in enumerate(docs):
-        docs[i], digest = without_repeated(doc, repeated)
-        if digest:
-            own[doc.doc_id] = f"{recipe}|r{digest}"
+    docs, own = cleaned(docs, recipe)  # own: recipes of the documents repetition left something out of
     states = store.states()
     todo = []
     for doc in docs:
@@ -208,6 +223,32 @@ def sync_folder(data_dir: Path, folder: Path, embedder: Embedder, params: ChunkP
     report.sentences = counts["sentences"]
     report.seconds = time.perf_counter() - started
     return report
+
+
+def cleaned(docs: list[Document], recipe: str) -> tuple[list[Document], dict[str, str]]:
+    """`docs` without the blocks repeated across many of them (running headers, navigation), and the
+    recipes of those that lost some: what `sync_folder` indexes. Repetition is a property of the whole
+    collection, so a sharded build finds it over every shard's documents at once."""
+    repeated = repeated_blocks(docs)
+    out, own = [], {}
+    for doc in docs:
+        doc, digest = without_repeated(doc, repeated)
+        if digest:
+            own[doc.doc_id] = f"{recipe}|r{digest}"
+        out.append(doc)
+    return out, own
+
+
+def write_prepared(data_dir: Path, prepared: list[Prepared], embedder: Embedder, params: ChunkParams,
+                   own: dict[str, str]) -> None:
+    """A new index in `data_dir` of documents prepared elsewhere (one shard of a cluster's ingestion)."""
+    store = _open_store(data_dir, embedder, force=False)
+    if store.states():
+        raise InvalidInput(f"{data_dir} holds an index already; write a shard into an empty folder")
+    _commit(store, prepared, [], embedder, params.recipe(embedder.name) + embedder.recipe_tag, own)
+    if not prepared:  # an empty shard still takes writes: it records the model as the first commit would
+        _change(store, lambda db: Store.set_meta(db, model=embedder.name, dim=str(embedder.dim)) or True)
+    compact(store, data_dir, embedder.name)
 
 
 def _stored_document(store: Store, doc_id: str) -> Document:

@@ -16,7 +16,7 @@ import numpy as np
 from citeqa.index import vectors
 from citeqa.index.errors import InvalidInput
 from citeqa.index.records import Passage
-from citeqa.index.snapshot import Snapshot
+from citeqa.index.snapshot import Snapshot, Totals
 
 RRF_K = 60  # Cormack, Clarke & Buettcher (2009), "Reciprocal rank fusion outperforms Condorcet..."
 MODES = ("hybrid", "dense", "bm25")
@@ -44,7 +44,7 @@ def rrf(rankings: list[list[int]], k: int = RRF_K) -> list[tuple[int, float]]:
     return sorted(scores.items(), key=lambda item: (-item[1], item[0]))
 
 
-def _search(snap: Snapshot, table: str, query_vector: np.ndarray, n: int, doc_ids: list[str] | None
+def table_search(snap: Snapshot, table: str, query_vector: np.ndarray, n: int, doc_ids: list[str] | None
             ) -> list[tuple[float, int]]:
     """Top `n` (score, row) of `table` over every segment, dead rows and other documents left out."""
     found = []
@@ -77,8 +77,8 @@ def dense_ranking(snap: Snapshot, query_vector: np.ndarray, n: int, doc_ids: lis
     Sentence vectors catch the one-line fact that a chunk-level average dilutes; on our question
     set this lifts dense hit@1 from about 0.45 to 0.7 (docs/architecture.md, Hybrid retrieval).
     """
-    return _best_of(snap, _search(snap, "chunks", query_vector, n, doc_ids),
-                    _search(snap, "sentences", query_vector, 4 * n, doc_ids), n)
+    return _best_of(snap, table_search(snap, "chunks", query_vector, n, doc_ids),
+                    table_search(snap, "sentences", query_vector, 4 * n, doc_ids), n)
 
 
 def _best_of(snap: Snapshot, chunks: list[tuple[float, int]], sentences: list[tuple[float, int]], n: int
@@ -107,10 +107,11 @@ def top(scores: np.ndarray, n: int) -> np.ndarray:
     return np.argpartition(-scores, n - 1)[:n]
 
 
-def lexical_ranking(snap: Snapshot, query: str, n: int, rows: np.ndarray | None) -> list[tuple[int, float]]:
+def lexical_ranking(snap: Snapshot, query: str, n: int, rows: np.ndarray | None, totals: Totals | None = None
+                    ) -> list[tuple[int, float]]:
     """The top `n` chunks by BM25, among `rows` when given. Only chunks sharing a word with the query
     are scored (Snapshot.bm25 reads their postings alone)."""
-    hits, scores = snap.bm25(query, rows)
+    hits, scores = snap.bm25(query, rows, totals)
     best = top(scores, n)
     best = best[np.lexsort((hits[best], -scores[best]))]
     return [(int(hits[t]), float(scores[t])) for t in best]
@@ -157,16 +158,16 @@ def _hybrid(snap: Snapshot, query: str, vector: np.ndarray, n: int, rows: np.nda
             doc_ids: list[str] | None) -> tuple[list[tuple[int, float]], list[tuple[int, float]]]:
     """(BM25 ranking, dense ranking): side by side on two threads when that pays (see _BESIDE)."""
     def beside() -> tuple[list[tuple[int, float]], list[tuple[float, int]]]:
-        return lexical_ranking(snap, query, n, rows), _search(snap, "chunks", vector, n, doc_ids)
+        return lexical_ranking(snap, query, n, rows), table_search(snap, "chunks", vector, n, doc_ids)
 
     if snap.sentence_scan >= SIDE_BY_SIDE_SCAN and _BESIDE_FREE.acquire(blocking=False):
         try:
             future = _BESIDE.submit(beside)
-            sentences = _search(snap, "sentences", vector, 4 * n, doc_ids)
+            sentences = table_search(snap, "sentences", vector, 4 * n, doc_ids)
             sparse, chunks = future.result()
         finally:
             _BESIDE_FREE.release()
     else:
-        sentences = _search(snap, "sentences", vector, 4 * n, doc_ids)
+        sentences = table_search(snap, "sentences", vector, 4 * n, doc_ids)
         sparse, chunks = beside()
     return sparse, _best_of(snap, chunks, sentences, n)

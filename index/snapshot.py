@@ -50,6 +50,35 @@ def _add(a: dict[int, int], b: dict[int, int]) -> dict[int, int]:
 
 
 @dataclass(frozen=True)
+class Totals:
+    """The statistics BM25 and the answer's idf read, for some terms: of one snapshot, or summed over
+    the shards of a collection (Totals.sum), so that a shard scores as one index of everything would."""
+
+    live_chunks: int
+    total_length: int  # BM25 tokens of the live chunks
+    live_sentences: int
+    chunk_df: dict[str, int]  # live chunks holding each term
+    sentence_df: dict[str, int]
+
+    @staticmethod
+    def sum(parts: Iterable[Totals]) -> Totals:
+        chunks = length = sentences = 0
+        chunk_df: dict[str, int] = {}
+        sentence_df: dict[str, int] = {}
+        for t in parts:
+            chunks, length = chunks + t.live_chunks, length + t.total_length
+            sentences += t.live_sentences
+            for total, df in ((chunk_df, t.chunk_df), (sentence_df, t.sentence_df)):
+                for term, n in df.items():
+                    total[term] = total.get(term, 0) + n
+        return Totals(chunks, length, sentences, chunk_df, sentence_df)
+
+    def idf(self, term: str) -> float:
+        """Snapshot.idf over these statistics."""
+        return math.log((self.live_sentences + 1) / (self.sentence_df.get(term, 0) + 0.5))
+
+
+@dataclass(frozen=True)
 class LiveDocument:
     """A document as a snapshot lists it; its text is read from its part when asked for."""
 
@@ -228,7 +257,8 @@ class Snapshot:
         # Sentence vectors one unfiltered search reads (vectors.scanned): whether a search pays for a thread
         self.sentence_scan = sum(vectors.scanned(s.part.sentence_index) for s in segments)
         self._idf: dict[str, float] = {}
-        self._norms: dict[int, np.ndarray] = {}  # segment -> its chunks' BM25 length terms (lexical.norms)
+        # (segment, average length) -> its chunks' BM25 length terms (lexical.norms)
+        self._norms: dict[tuple[int, float], np.ndarray] = {}
         for name, view in _views(segments, self.chunk_offsets, self.sentence_offsets).items():
             setattr(self, name, view)
 
@@ -306,6 +336,12 @@ class Snapshot:
                     n += int(seg.part.sentence_df[t]) - seg.dead_sentence_df.get(t, 0)
         return n
 
+    def totals(self, terms: Iterable[str]) -> Totals:
+        """This snapshot's statistics for `terms`: what a sharded collection sums over its shards."""
+        terms = list(dict.fromkeys(terms))
+        return Totals(self.live_chunks, self.total_length, self.live_sentences,
+                      {t: self._df(t, "chunks") for t in terms}, {t: self._df(t, "sentences") for t in terms})
+
     def idf(self, term: str) -> float:
         """Smoothed inverse sentence frequency; unseen terms weigh most."""
         found = self._idf.get(term)
@@ -325,25 +361,31 @@ class Snapshot:
                 i += 1
         return False
 
-    def bm25(self, query: str, rows: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    def bm25(self, query: str, rows: np.ndarray | None = None, totals: Totals | None = None
+             ) -> tuple[np.ndarray, np.ndarray]:
         """(rows, scores) of the live chunks sharing a word with `query`, scored by BM25 with the
         statistics of all live chunks, as bm25s scores them in an index of those chunks alone. Only
         their postings are read: the cost follows the query's words, not the collection's size.
-        `rows`: only these (sorted) rows."""
-        tokens = [t for t in lexical.tokenize([query])[0] if self._df(t, "chunks") > 0] \
-            if query.strip() else []
-        if not tokens or self.live_chunks == 0:
+        `rows`: only these (sorted) rows. `totals`: the statistics of a whole collection this snapshot
+        is one shard of, so that scores equal those of one index holding every shard."""
+        if totals is None:
+            chunks, length, df = self.live_chunks, self.total_length, lambda t: self._df(t, "chunks")
+        else:
+            chunks, length, df = totals.live_chunks, totals.total_length, lambda t: totals.chunk_df.get(t, 0)
+        tokens = [t for t in lexical.tokenize([query])[0] if df(t) > 0] if query.strip() else []
+        if not tokens or chunks == 0:
             return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
-        average = self.total_length / self.live_chunks
-        weights = {t: (lexical.idf(self._df(t, "chunks"), self.live_chunks), n)
-                   for t, n in _tally(tokens).items()}
+        average = length / chunks
+        weights = {t: (lexical.idf(df(t), chunks), n) for t, n in _tally(tokens).items()}
         found_rows, found_scores = [], []
         for i, seg in enumerate(self.segments):
             p = seg.part
             hits, values = [], []
-            norm = self._norms.get(i)
+            norm = self._norms.get((i, average))
             if norm is None:
-                norm = self._norms[i] = lexical.norms(p.chunk_len, average)
+                if len(self._norms) > 64:  # another shard's average after every write: keep a few
+                    self._norms.clear()
+                norm = self._norms[(i, average)] = lexical.norms(p.chunk_len, average)
             for term, (idf, times) in weights.items():
                 t = p.term_of.get(term)
                 if t is None:

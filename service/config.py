@@ -127,13 +127,15 @@ class Settings(BaseSettings):
 
         return ChunkParams(self.chunk_tokens, self.overlap_tokens)
 
-    def engine(self):
-        """The index as these settings describe it (not loaded yet: call `.load()`)."""
+    def engine(self, shared: bool | None = None):
+        """The index as these settings describe it (not loaded yet: call `.load()`). `shared`: other
+        processes write to the same data folder (None: when the server has several workers)."""
         from citeqa.index.engine import Engine
 
         return Engine(self.data_dir, self.embedder(document_threads=self.write_threads), self.chunk_params(),
                       depth=self.search_depth,
-                      seed_dir=self.seed_dir, merge_rows=self.merge_rows, shared=self.workers > 1,
+                      seed_dir=self.seed_dir, merge_rows=self.merge_rows,
+                      shared=self.workers > 1 if shared is None else shared,
                       write_niceness=self.write_niceness, preload_wait=self.preload == "before-ready")
 
 

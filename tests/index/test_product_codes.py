@@ -11,7 +11,7 @@ import pytest
 
 from citeqa.bench import collection
 from citeqa.index import derived, manifest, snapshot, vectors
-from citeqa.index.hybrid import _search
+from citeqa.index.hybrid import table_search
 from citeqa.index.loading import make_document
 from tests.support import SEEDS, chunk_params, new_engine
 
@@ -61,7 +61,7 @@ def test_sentences_are_scored_on_their_stored_vectors_read_without_a_map(large, 
     keys, exact = stored(large)
     queries = MODEL.encode([f"question {i} about the war" for i in range(20)])
     before = mapped_rss("sentence_vectors.npy")
-    found = [_search(snap, "sentences", q, WANTED, None) for q in queries]
+    found = [table_search(snap, "sentences", q, WANTED, None) for q in queries]
     # 20 questions re-scored 16,000 candidates; read through the map, they would have mapped megabytes.
     assert mapped_rss("sentence_vectors.npy") - before < 1 << 20
     # Against an exact scan of the same lists (IVF-Flat on the same centroids): what is lost is only what
@@ -105,5 +105,5 @@ def test_writes_and_merges_keep_the_codebooks_and_score_the_new_sentences(large,
         faiss.vector_to_array(index.pq.centroids), codebook), "lists or codebooks trained again"
     sentence = "The otters of the lower river count their pebbles twice on Sundays."
     (row,) = [r for r in range(merged.sentence_count) if merged.sentence(r) == sentence]
-    score, found = _search(merged, "sentences", merged.sentence_vector(row), 10, None)[0]
+    score, found = table_search(merged, "sentences", merged.sentence_vector(row), 10, None)[0]
     assert found == row and score == pytest.approx(1.0, abs=1e-3)  # its own stored vector, scored exactly

@@ -1,0 +1,186 @@
+"""The gateway's index: what the FastAPI app calls an engine, over shards it reaches through a Pool.
+
+The app, its routes, the chat page and the answer pipeline are those of one server; only the engine
+differs. A question is embedded here (the app's micro-batcher), then each shard is called once per step:
+the statistics of the question's words (summed: BM25 and idf are the whole collection's), each shard's
+best candidates (fused here into one ranking, index/sharded.py), and the documents of the passages kept,
+which the answer is composed from (index/excerpt.py). Writes go to the shard that owns the document.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+
+import numpy as np
+
+from citeqa.cluster.pool import Pool
+from citeqa.cluster.shard import mention_prefixes
+from citeqa.index import sharded
+from citeqa.index.embedding import Embedder
+from citeqa.index.errors import CiteqaError, IndexFailed, IndexNotReady, InvalidInput
+from citeqa.index.excerpt import Excerpt
+from citeqa.index.hybrid import MODES
+from citeqa.index.records import Document, Passage
+from citeqa.index.sharding import ShardMap, bucket_of
+from citeqa.index.snapshot import Totals
+
+
+@dataclass(frozen=True)
+class Listed:
+    """A document as the listing shows it; its text is read from its shard when asked for."""
+
+    doc_id: str
+    title: str
+    chars: int
+    chunks: int
+    added_at: float
+    text: str | None = None
+
+
+class Documents(Mapping):
+    """Every live document of every shard, read from the shards as a route asks: `values()` lists them
+    (without text), `[doc_id]` and `get` read one whole; the documents of an excerpt are at hand."""
+
+    def __init__(self, engine: ClusterEngine):
+        self._engine = engine
+        self.near: dict[str, object] = {}  # the excerpt's documents, once a search made one
+
+    def __getitem__(self, doc_id: str):
+        if doc_id in self.near:
+            return self.near[doc_id]
+        found = self._engine.pool.read(self._engine.shard_of(doc_id), "document", doc_id)
+        if found is None:
+            raise KeyError(doc_id)
+        doc_id, title, text, chunks, added_at = found
+        return Listed(doc_id, title, len(text), chunks, added_at, text)
+
+    def _listing(self) -> list[Listed]:
+        rows = self._engine.pool.fan("listing", {s: () for s in range(self._engine.shards)})
+        return [Listed(*row) for s in sorted(rows) for row in rows[s]]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(d.doc_id for d in self._listing())
+
+    def __len__(self) -> int:
+        return sum(c["documents"] for c in self._engine.pool.fan(
+            "counts", {s: () for s in range(self._engine.shards)}).values())
+
+    def values(self):
+        return self._listing()
+
+
+class View:
+    """What `engine.snapshot()` returns: the documents and counts for the routes, and after a search the
+    excerpt it found, which compose reads as it reads a Snapshot. One per question, never shared."""
+
+    def __init__(self, engine: ClusterEngine):
+        self._engine = engine
+        self.documents = Documents(engine)
+        self.excerpt: Excerpt | None = None
+
+    def counts(self) -> dict[str, int]:
+        out = {"documents": 0, "chunks": 0, "sentences": 0}
+        for c in self._engine.pool.fan("counts", {s: () for s in range(self._engine.shards)}).values():
+            for k in out:
+                out[k] += c[k]
+        return out
+
+    def __getattr__(self, name: str):
+        excerpt = self.__dict__.get("excerpt")
+        if excerpt is None:
+            raise AttributeError(f"{name}: a cluster view holds rows only after a search")
+        return getattr(excerpt, name)
+
+
+class ClusterEngine:
+    """The Engine the app expects, for a collection spread over `pool`'s shards by `shard_map`."""
+
+    def __init__(self, pool: Pool, shard_map: ShardMap, embedder: Embedder, depth: int):
+        self.pool, self.shard_map, self.embedder, self.depth = pool, shard_map, embedder, depth
+        self.shards = len(shard_map.shards)
+        self.failure: IndexFailed | None = None
+        self._ready = threading.Event()
+
+    def load(self) -> ClusterEngine:
+        try:
+            self.embedder.encode_queries(["warm up"])
+            self.pool.fan("ping", {s: () for s in range(self.shards)})
+        except Exception as exc:
+            reason = exc.message if isinstance(exc, CiteqaError) else f"{type(exc).__name__}: {exc}"
+            self.failure = IndexFailed(f"the shards could not be reached: {reason}")
+            raise
+        self._ready.set()
+        return self
+
+    @property
+    def ready(self) -> bool:
+        return self._ready.is_set()
+
+    def snapshot(self) -> View:
+        if not self.ready:
+            if self.failure is not None:
+                raise self.failure
+            raise IndexNotReady("the gateway is still reaching its shards; try again in a few seconds")
+        return View(self)
+
+    def shard_of(self, doc_id: str) -> int:
+        return self.shard_map.owner[bucket_of(doc_id)]
+
+    def embed_query(self, text: str) -> np.ndarray:
+        return self.embedder.encode_queries([text])[0]
+
+    def retriever(self, mode: str = "hybrid") -> ClusterRetriever:
+        return ClusterRetriever(self, mode)
+
+    def search(self, query: str, k: int, doc_ids: list[str] | None = None, mode: str = "hybrid"
+               ) -> list[Passage]:
+        return self.retriever(mode).search(query, k, doc_ids)
+
+    def put(self, doc: Document, timings: dict[str, float] | None = None) -> int:
+        return self.pool.write(self.shard_of(doc.doc_id), "put", doc)
+
+    def delete(self, doc_id: str) -> None:
+        self.pool.write(self.shard_of(doc_id), "delete", doc_id)
+
+
+class ClusterRetriever:
+    def __init__(self, engine: ClusterEngine, mode: str):
+        if mode not in MODES:
+            raise InvalidInput(f"mode must be one of {', '.join(MODES)}, not {mode!r}")
+        self.engine, self.mode = engine, mode
+
+    def search(self, query: str, k: int, doc_ids: list[str] | None = None, *, snap: View | None = None,
+               vector: np.ndarray | None = None) -> list[Passage]:
+        """The top `k` passages, as one index of every shard would rank them; `snap` (a View) gets the
+        excerpt the answer is composed from."""
+        engine, everyone = self.engine, range(self.engine.shards)
+        if vector is None and self.mode != "bm25":
+            vector = engine.embed_query(query)
+        prefixes = mention_prefixes(query)
+        stats = engine.pool.fan("stats", {s: ([query], prefixes) for s in everyone})
+        totals = Totals.sum(t for t, _ in stats.values())
+        mentioned = {p: any(m[p] for _, m in stats.values()) for p in prefixes}
+        n = sharded.depths(self.mode, k, engine.depth)
+        request = [(query, vector, n, doc_ids, self.mode)]
+        found = engine.pool.fan("hits", {s: (request, totals) for s in everyone})
+        top = sharded.fuse([found[s][0] for s in everyone], k, n, self.mode)
+        owners: dict[int, list[str]] = {}
+        for (doc_id, _, chunk_id), _ in top:
+            owners.setdefault(engine.shard_of(doc_id), []).append(chunk_id)
+        cuts = engine.pool.fan("cut", {s: (ids,) for s, ids in owners.items()})
+        docs = sorted((d for c in cuts.values() for d in c), key=lambda d: d.doc_id)  # one index's row order
+
+        def mentions(prefix: str) -> bool:
+            if prefix not in mentioned:
+                more = engine.pool.fan("stats", {s: ([], [prefix]) for s in everyone})
+                mentioned[prefix] = any(m[prefix] for _, m in more.values())
+            return mentioned[prefix]
+
+        excerpt = Excerpt(docs, totals, mentions)
+        if snap is not None:
+            snap.excerpt = excerpt
+            snap.documents.near = excerpt.documents
+        return [excerpt.passage(ref[2], rank, score) for rank, (ref, score) in enumerate(top, start=1)]
+

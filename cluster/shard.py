@@ -1,0 +1,65 @@
+"""One shard of a collection as the gateway calls it: a citeqa index (SQLite, FAISS, BM25) loaded once,
+answering in batches. A Ray actor holds one (cluster/actors.py); the tests also call one in process."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from citeqa.answer.compose import mention_keys
+from citeqa.index import excerpt, lexical, sharded
+from citeqa.index.records import Document
+from citeqa.index.snapshot import Totals
+
+
+class ShardServer:
+    def __init__(self, data_dir: str | Path, settings: dict | None = None, shared: bool = False):
+        """`shared`: other replicas serve the same folder. Each takes in the others' commits before every
+        read (as a server's workers do), so a write committed by one is read by all."""
+        from citeqa.service.config import Settings  # the shard reads the same settings as one server
+
+        self.settings = Settings(**(settings or {}), data_dir=Path(data_dir), seed_dir=None)
+        self.engine = self.settings.engine(shared=shared).load()
+
+    def ping(self) -> int:
+        """The version of the documents this replica holds (every write adds one)."""
+        return self.engine.snapshot().version
+
+    def stats(self, queries: list[str], prefixes: list[str]) -> tuple[Totals, dict[str, bool]]:
+        """This shard's statistics for the words of `queries`, and which `prefixes` its words start with."""
+        snap = self.engine.snapshot()
+        terms = [t for q in queries if q.strip() for t in lexical.tokenize([q])[0]]
+        return snap.totals(terms), {p: snap.mentions(p) for p in prefixes}
+
+    def hits(self, requests: list[tuple[str, np.ndarray | None, int, list[str] | None, str]], totals: Totals
+             ) -> list[sharded.Hits]:
+        """Candidates for a batch of (query, vector, n, doc_ids, mode), all on one snapshot."""
+        snap = self.engine.snapshot()
+        return [sharded.hits(snap, q, v, n, ids, totals, mode) for q, v, n, ids, mode in requests]
+
+    def cut(self, chunk_ids: list[str]) -> list[excerpt.DocExcerpt]:
+        return excerpt.cut(self.engine.snapshot(), chunk_ids)
+
+    def listing(self) -> list[tuple[str, str, int, int, float]]:
+        """(doc_id, title, chars, chunks, added_at) of every live document."""
+        return [(d.doc_id, d.title, d.chars, d.chunks, d.added_at)
+                for d in self.engine.snapshot().documents.values()]
+
+    def document(self, doc_id: str) -> tuple[str, str, str, int, float] | None:
+        d = self.engine.snapshot().documents.get(doc_id)
+        return None if d is None else (d.doc_id, d.title, d.text, d.chunks, d.added_at)
+
+    def counts(self) -> dict[str, int]:
+        return self.engine.snapshot().counts()
+
+    def put(self, doc: Document) -> int:
+        return self.engine.put(doc)
+
+    def delete(self, doc_id: str) -> None:
+        self.engine.delete(doc_id)
+
+
+def mention_prefixes(question: str) -> list[str]:
+    """What `Excerpt.mentions` will be asked for `question`: asked of the shards ahead, with the stats."""
+    return [key for _, key in mention_keys(question)]
