@@ -38,12 +38,12 @@ def write_shards(out: Path, shard_map: sharding.ShardMap, prepared: list[Prepare
 
 
 def write_shard(folder: Path, prepared: list[Prepared], own: dict[str, str], embedder: Embedder,
-                params: ChunkParams) -> None:
+                params: ChunkParams, trained: dict | None = None) -> None:
     """One shard's index; a half-written folder is removed, so a retried task starts clean."""
     if folder.exists():
         shutil.rmtree(folder)
     try:
-        building.write_prepared(folder, prepared, embedder, params, own)
+        building.write_prepared(folder, prepared, embedder, params, own, trained)
     except BaseException:
         shutil.rmtree(folder, ignore_errors=True)
         raise

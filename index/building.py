@@ -240,15 +240,16 @@ def cleaned(docs: list[Document], recipe: str) -> tuple[list[Document], dict[str
 
 
 def write_prepared(data_dir: Path, prepared: list[Prepared], embedder: Embedder, params: ChunkParams,
-                   own: dict[str, str]) -> None:
-    """A new index in `data_dir` of documents prepared elsewhere (one shard of a cluster's ingestion)."""
+                   own: dict[str, str], trained: dict | None = None) -> None:
+    """A new index in `data_dir` of documents prepared elsewhere (one shard of a cluster's ingestion).
+    `trained`: IVF lists (by table) trained once for all shards, kept where they fit this one."""
     store = _open_store(data_dir, embedder, force=False)
     if store.states():
         raise InvalidInput(f"{data_dir} holds an index already; write a shard into an empty folder")
     _commit(store, prepared, [], embedder, params.recipe(embedder.name) + embedder.recipe_tag, own)
     if not prepared:  # an empty shard still takes writes: it records the model as the first commit would
         _change(store, lambda db: Store.set_meta(db, model=embedder.name, dim=str(embedder.dim)) or True)
-    compact(store, data_dir, embedder.name)
+    derived.write(store, Path(data_dir) / INDEX_DIR, trained=trained)
 
 
 def _stored_document(store: Store, doc_id: str) -> Document:

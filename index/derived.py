@@ -45,12 +45,15 @@ def faiss_path(folder: Path, generation: str, table: str = "chunks") -> Path:
 SLICE_CHUNKS = 50_000
 
 
-def write(store: Store, folder: Path, retrain: bool = False, slice_chunks: int | None = None) -> Manifest:
+def write(store: Store, folder: Path, retrain: bool = False, slice_chunks: int | None = None,
+          trained: dict[str, faiss.Index] | None = None) -> Manifest:
     """Write a base part of everything SQLite holds and put it in force: a build, or a repair. The IVF
-    lists of the generation in force are kept while they fit (vectors.still_fits), unless `retrain`."""
+    lists of the generation in force are kept while they fit (vectors.still_fits), unless `retrain`.
+    `trained`: lists to keep instead (by table), trained once for every shard of a collection."""
     folder.mkdir(parents=True, exist_ok=True)
     before = manifest.load(folder)
-    trained = {} if retrain or before is None else _trained(folder, before)
+    if trained is None:
+        trained = {} if retrain or before is None else _trained(folder, before)
     with store.view() as view:
         version, meta = view.version(), view.meta()
         dim = int(meta["dim"])

@@ -25,14 +25,26 @@ def _key(text: str) -> str:
     return " ".join(text.split())
 
 
+def block_keys(doc: Document) -> set[str]:
+    """The blocks of `doc` (white space made single) that may repeat: headings never count."""
+    return {_key(doc.text[s.start:s.end]) for s in doc.content if s.kind != HEADING}
+
+
+def needed(documents: int) -> int | None:
+    """How many of `documents` a block must be in to count as repeated; None when too few to tell."""
+    if documents < REPEAT_MIN_DOCS:
+        return None
+    return max(REPEAT_MIN_DOCS, math.ceil(REPEAT_SHARE * documents))
+
+
 def repeated_blocks(docs: list[Document]) -> set[str]:
-    """The blocks (white space made single) that are blocks of many of `docs`."""
-    if len(docs) < REPEAT_MIN_DOCS:
+    """The blocks that are blocks of many of `docs`."""
+    need = needed(len(docs))
+    if need is None:
         return set()
-    need = max(REPEAT_MIN_DOCS, math.ceil(REPEAT_SHARE * len(docs)))
     counts: Counter[str] = Counter()
     for doc in docs:
-        counts.update({_key(doc.text[s.start:s.end]) for s in doc.content if s.kind != HEADING})
+        counts.update(block_keys(doc))
     return {text for text, n in counts.items() if n >= need}
 
 
