@@ -35,13 +35,14 @@ def actor_name(generation: str, shard: str, replica: int) -> str:
 def start(collection: Path, shard_map: ShardMap, replicas: int, generation: str, settings: dict,
           num_cpus: float = 0.25) -> list[list[Any]]:
     """The replicas of every shard (found when they run already, started when not), spread over the
-    nodes. Returns handles[shard][replica]."""
+    nodes. They live as long as the process that started them (the gateway).
+    Returns handles[shard][replica]."""
     cls = ray.remote(ShardServer)
     handles = []
     for shard in shard_map.shards:
         handles.append([cls.options(
-            name=actor_name(generation, shard, r), namespace=NAMESPACE, get_if_exists=True, lifetime="detached",
-            max_restarts=-1, max_concurrency=8, num_cpus=num_cpus, scheduling_strategy="SPREAD",
+            name=actor_name(generation, shard, r), namespace=NAMESPACE, get_if_exists=True, max_restarts=-1,
+            max_concurrency=8, num_cpus=num_cpus, scheduling_strategy="SPREAD",
         ).remote(str(Path(collection).resolve() / shard), settings, replicas > 1) for r in range(replicas)])
     return handles
 

@@ -116,7 +116,8 @@ class _Embedder:
         return {"doc_id": [batch["doc_id"][i] for i in keep], "own": [batch["own"][i] for i in keep],
                 "shard": [self.shard_map.owner[sharding.bucket_of(p.doc.doc_id)] for p in prepared],
                 "prepared": [pickle.dumps(p) for p in prepared],
-                "chunks": [len(p.chunks) for p in prepared], "sentences": [len(p.sentences) for p in prepared]}
+                "chunks": [len(p.chunks) for p in prepared],
+                "sentences": [len(p.sentences) for p in prepared]}
 
 
 def _write_group(batch: dict, out: str, settings: dict, names: tuple[str, ...], trained: dict | None) -> dict:
@@ -144,8 +145,8 @@ def _shared_lists(embedded, counts: dict[int, tuple[int, int]], dim: int) -> dic
         if kind == "flat":
             continue
         vecs = np.concatenate([p.chunk_vectors if table == "chunks" else p.sentence_vectors for p in sample])
-        pick = np.random.default_rng(0).permutation(len(vecs))[:vectors.TRAIN_MAX]
-        index = vectors.empty(n, dim, lambda count, v=vecs[np.sort(pick)]: v[:count], kind=kind)
+        picked = vecs[np.sort(np.random.default_rng(0).permutation(len(vecs))[:vectors.TRAIN_MAX])]
+        index = vectors.empty(n, dim, lambda count, v=picked: v[:count], kind=kind)
         out[table] = faiss.serialize_index(index)
     return out
 
@@ -158,20 +159,22 @@ def build_on_ray(docs_dir: Path, out: Path, shards: int, settings: dict, embed_a
     docs_dir = Path(docs_dir)
     if not docs_dir.is_dir():
         raise InvalidInput(f"--docs {docs_dir}: no such folder")
-    paths = sorted(str(p.resolve()) for p in docs_dir.rglob("*") if p.is_file() and p.suffix.lower() in SUFFIXES)
+    paths = sorted(str(p.resolve()) for p in docs_dir.rglob("*")
+                   if p.is_file() and p.suffix.lower() in SUFFIXES)
     if not paths:
         raise InvalidInput(f"--docs {docs_dir}: no .txt, .md or .html files in this folder")
     report, lap = IngestReport(shards=shards), time.perf_counter()
     resources = ray.cluster_resources()
     report.gpu = resources.get("GPU", 0) >= 1
-    report.embed_actors = embed_actors or (int(resources["GPU"]) if report.gpu else max(1, int(resources["CPU"])))
+    report.embed_actors = embed_actors or int(resources["GPU"] if report.gpu else max(1, resources["CPU"]))
 
     parsed = ray.data.from_items([{"path": p} for p in paths], override_num_blocks=min(len(paths), 64)) \
         .map_batches(_parse, batch_size=16).materialize()
     seen: dict[str, str] = {}
     counts: Counter[bytes] = Counter()
     dropped: set[str] = set()
-    for row in sorted(parsed.select_columns(["path", "doc_id", "keys", "skip"]).take_all(), key=lambda r: r["path"]):
+    found = parsed.select_columns(["path", "doc_id", "keys", "skip"]).take_all()
+    for row in sorted(found, key=lambda r: r["path"]):  # in name order, as `index build` reads them
         if row["skip"]:
             report.skipped.append(Skipped(Path(row["path"]), row["skip"]))
         elif row["doc_id"] in seen:
@@ -198,9 +201,9 @@ def build_on_ray(docs_dir: Path, out: Path, shards: int, settings: dict, embed_a
         if row["skip"]:
             report.skipped.append(Skipped(Path(row["skip"]), "no article text found in it"))
     gpu_args = {"num_gpus": 1} if report.gpu else {"num_cpus": 1}
-    embedded = cut.map_batches(_Embedder, fn_constructor_args=(settings, report.gpu, shard_map), batch_size=16,
-                               compute=ray.data.ActorPoolStrategy(size=report.embed_actors), **gpu_args
-                               ).materialize()
+    embedded = cut.map_batches(_Embedder, fn_constructor_args=(settings, report.gpu, shard_map),
+                               batch_size=16, compute=ray.data.ActorPoolStrategy(size=report.embed_actors),
+                               **gpu_args).materialize()
     report.seconds["cut_and_embed"] = time.perf_counter() - lap
     lap = time.perf_counter()
 

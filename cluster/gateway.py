@@ -12,6 +12,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -39,33 +40,52 @@ class Listed:
     text: str | None = None
 
 
+@dataclass(frozen=True)
+class Generation:
+    """The shards in force: a question reads one generation from start to end, even during a roll."""
+
+    pool: Pool
+    shard_map: ShardMap
+    name: str = ""
+
+    @property
+    def shards(self) -> int:
+        return len(self.shard_map.shards)
+
+    def shard_of(self, doc_id: str) -> int:
+        return self.shard_map.owner[bucket_of(doc_id)]
+
+    def each(self, method: str, *args) -> dict[int, Any]:
+        """`method(*args)` of every shard, called at once."""
+        return self.pool.fan(method, {s: args for s in range(self.shards)})
+
+
 class Documents(Mapping):
     """Every live document of every shard, read from the shards as a route asks: `values()` lists them
     (without text), `[doc_id]` and `get` read one whole; the documents of an excerpt are at hand."""
 
-    def __init__(self, engine: ClusterEngine):
-        self._engine = engine
+    def __init__(self, g: Generation):
+        self._g = g
         self.near: dict[str, object] = {}  # the excerpt's documents, once a search made one
 
     def __getitem__(self, doc_id: str):
         if doc_id in self.near:
             return self.near[doc_id]
-        found = self._engine.pool.read(self._engine.shard_of(doc_id), "document", doc_id)
+        found = self._g.pool.read(self._g.shard_of(doc_id), "document", doc_id)
         if found is None:
             raise KeyError(doc_id)
         doc_id, title, text, chunks, added_at = found
         return Listed(doc_id, title, len(text), chunks, added_at, text)
 
     def _listing(self) -> list[Listed]:
-        rows = self._engine.pool.fan("listing", {s: () for s in range(self._engine.shards)})
+        rows = self._g.each("listing")
         return [Listed(*row) for s in sorted(rows) for row in rows[s]]
 
     def __iter__(self) -> Iterator[str]:
         return iter(d.doc_id for d in self._listing())
 
     def __len__(self) -> int:
-        return sum(c["documents"] for c in self._engine.pool.fan(
-            "counts", {s: () for s in range(self._engine.shards)}).values())
+        return sum(c["documents"] for c in self._g.each("counts").values())
 
     def values(self):
         return self._listing()
@@ -75,14 +95,14 @@ class View:
     """What `engine.snapshot()` returns: the documents and counts for the routes, and after a search the
     excerpt it found, which compose reads as it reads a Snapshot. One per question, never shared."""
 
-    def __init__(self, engine: ClusterEngine):
-        self._engine = engine
-        self.documents = Documents(engine)
+    def __init__(self, g: Generation):
+        self.generation = g
+        self.documents = Documents(g)
         self.excerpt: Excerpt | None = None
 
     def counts(self) -> dict[str, int]:
         out = {"documents": 0, "chunks": 0, "sentences": 0}
-        for c in self._engine.pool.fan("counts", {s: () for s in range(self._engine.shards)}).values():
+        for c in self.generation.each("counts").values():
             for k in out:
                 out[k] += c[k]
         return out
@@ -95,18 +115,27 @@ class View:
 
 
 class ClusterEngine:
-    """The Engine the app expects, for a collection spread over `pool`'s shards by `shard_map`."""
+    """The Engine the app expects, for a collection spread over shards. `generation` is swapped whole by
+    `roll`; writes wait for a roll to finish, and a roll for the writes in progress."""
 
-    def __init__(self, pool: Pool, shard_map: ShardMap, embedder: Embedder, depth: int):
-        self.pool, self.shard_map, self.embedder, self.depth = pool, shard_map, embedder, depth
-        self.shards = len(shard_map.shards)
+    def __init__(self, generation: Generation, embedder: Embedder, depth: int):
+        self.generation, self.embedder, self.depth = generation, embedder, depth
         self.failure: IndexFailed | None = None
         self._ready = threading.Event()
+        self._writing = threading.Lock()
+
+    @property
+    def pool(self) -> Pool:
+        return self.generation.pool
+
+    @property
+    def shards(self) -> int:
+        return self.generation.shards
 
     def load(self) -> ClusterEngine:
         try:
             self.embedder.encode_queries(["warm up"])
-            self.pool.fan("ping", {s: () for s in range(self.shards)})
+            self.pool.ready()
         except Exception as exc:
             reason = exc.message if isinstance(exc, CiteqaError) else f"{type(exc).__name__}: {exc}"
             self.failure = IndexFailed(f"the shards could not be reached: {reason}")
@@ -123,10 +152,10 @@ class ClusterEngine:
             if self.failure is not None:
                 raise self.failure
             raise IndexNotReady("the gateway is still reaching its shards; try again in a few seconds")
-        return View(self)
+        return View(self.generation)
 
     def shard_of(self, doc_id: str) -> int:
-        return self.shard_map.owner[bucket_of(doc_id)]
+        return self.generation.shard_of(doc_id)
 
     def embed_query(self, text: str) -> np.ndarray:
         return self.embedder.encode_queries([text])[0]
@@ -139,10 +168,22 @@ class ClusterEngine:
         return self.retriever(mode).search(query, k, doc_ids)
 
     def put(self, doc: Document, timings: dict[str, float] | None = None) -> int:
-        return self.pool.write(self.shard_of(doc.doc_id), "put", doc)
+        with self._writing:
+            g = self.generation
+            return g.pool.write(g.shard_of(doc.doc_id), "put", doc)
 
     def delete(self, doc_id: str) -> None:
-        self.pool.write(self.shard_of(doc_id), "delete", doc_id)
+        with self._writing:
+            g = self.generation
+            g.pool.write(g.shard_of(doc_id), "delete", doc_id)
+
+    def roll(self, new: Generation) -> Generation:
+        """Put `new` in force once every replica of it answers; returns the one it replaced, which the
+        caller stops once the questions that began on it are done (Pool.idle)."""
+        new.pool.ready()
+        with self._writing:
+            old, self.generation = self.generation, new
+        return old
 
 
 class ClusterRetriever:
@@ -155,26 +196,29 @@ class ClusterRetriever:
                vector: np.ndarray | None = None) -> list[Passage]:
         """The top `k` passages, as one index of every shard would rank them; `snap` (a View) gets the
         excerpt the answer is composed from."""
-        engine, everyone = self.engine, range(self.engine.shards)
+        engine = self.engine
+        # pinned: a roll meanwhile does not mix two generations in one answer
+        g = snap.generation if snap is not None else engine.generation
+        everyone = range(g.shards)
         if vector is None and self.mode != "bm25":
             vector = engine.embed_query(query)
         prefixes = mention_prefixes(query)
-        stats = engine.pool.fan("stats", {s: ([query], prefixes) for s in everyone})
+        stats = g.each("stats", [query], prefixes)
         totals = Totals.sum(t for t, _ in stats.values())
         mentioned = {p: any(m[p] for _, m in stats.values()) for p in prefixes}
         n = sharded.depths(self.mode, k, engine.depth)
         request = [(query, vector, n, doc_ids, self.mode)]
-        found = engine.pool.fan("hits", {s: (request, totals) for s in everyone})
+        found = g.each("hits", request, totals)
         top = sharded.fuse([found[s][0] for s in everyone], k, n, self.mode)
         owners: dict[int, list[str]] = {}
         for (doc_id, _, chunk_id), _ in top:
-            owners.setdefault(engine.shard_of(doc_id), []).append(chunk_id)
-        cuts = engine.pool.fan("cut", {s: (ids,) for s, ids in owners.items()})
+            owners.setdefault(g.shard_of(doc_id), []).append(chunk_id)
+        cuts = g.pool.fan("cut", {s: (ids,) for s, ids in owners.items()})
         docs = sorted((d for c in cuts.values() for d in c), key=lambda d: d.doc_id)  # one index's row order
 
         def mentions(prefix: str) -> bool:
             if prefix not in mentioned:
-                more = engine.pool.fan("stats", {s: ([], [prefix]) for s in everyone})
+                more = g.each("stats", [], [prefix])
                 mentioned[prefix] = any(m[prefix] for _, m in more.values())
             return mentioned[prefix]
 

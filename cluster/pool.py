@@ -16,6 +16,8 @@ class Pool(Protocol):
 
     def write(self, shard: int, method: str, *args) -> Any: ...
 
+    def ready(self) -> None: ...
+
 
 class LocalPool:
     def __init__(self, servers: list[ShardServer]):
@@ -29,3 +31,7 @@ class LocalPool:
 
     def write(self, shard: int, method: str, *args) -> Any:
         return getattr(self.servers[shard], method)(*args)
+
+    def ready(self) -> None:
+        for server in self.servers:
+            server.ping()

@@ -3,6 +3,7 @@ answering in batches. A Ray actor holds one (cluster/actors.py); the tests also 
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -20,7 +21,13 @@ class ShardServer:
         from citeqa.service.config import Settings  # the shard reads the same settings as one server
 
         self.settings = Settings(**(settings or {}), data_dir=Path(data_dir), seed_dir=None)
-        self.engine = self.settings.engine(shared=shared).load()
+        self.engine = self.settings.engine(shared=shared)
+        self.engine.embeds_questions = False
+        self.engine.load()
+
+    def pid(self) -> int:
+        """The actor's process (the tests kill it, as a crash would)."""
+        return os.getpid()
 
     def ping(self) -> int:
         """The version of the documents this replica holds (every write adds one)."""

@@ -54,6 +54,7 @@ class Engine:
         self._folder = self.data_dir / snapshot.INDEX_DIR
         self.write_niceness = write_niceness
         self.preload_wait = preload_wait
+        self.embeds_questions = True  # False for a cluster's shard: its gateway embeds the questions
         # Writes are embedded here, at their lower priority; a few at once, as many as clients send.
         self._embedding = ThreadPoolExecutor(4, "citeqa-embed", priority.lower_this_thread, (write_niceness,))
 
@@ -83,7 +84,8 @@ class Engine:
         reading = [thread for thread in reading if thread is not None]  # None: nothing fits in memory
         # Only the query model: the document model (torch) loads on the first write, so a server that
         # only answers starts in seconds and stays small. Warmed so the first question is not slow.
-        self.embedder.encode_queries(["warm up"])
+        if self.embeds_questions:
+            self.embedder.encode_queries(["warm up"])
         recorded = snap.manifest
         check_model(recorded.model, recorded.dim, self.embedder.name, self.embedder.dim, self.data_dir)
         if self.shared:

@@ -26,16 +26,17 @@ JSON_ROUTES = ("/v1/ask", "/v1/ask/stream", "/v1/chat/completions")
 
 
 def create_app(settings: Settings | None = None,
-               on_load_failure: Callable[[], None] | None = None) -> FastAPI:
+               on_load_failure: Callable[[], None] | None = None, engine=None) -> FastAPI:
     """`on_load_failure` is called when the index cannot be loaded (`citeqa serve` stops the server
-    then, so a supervisor sees the exit); /readyz says why meanwhile."""
+    then, so a supervisor sees the exit); /readyz says why meanwhile. `engine`: what answers in place of
+    the settings' index (the cluster's gateway passes one that reaches its shards)."""
     settings = settings or Settings()
     # One FAISS thread: a single query is sub-millisecond, while an OpenMP team competing with the
     # request threads for two cores made flat searches take 8-24 ms (bench/scale.py). OpenMP counts
     # per thread: this sets the event loop's, where questions are searched (hybrid's thread sets its own).
     faiss.omp_set_num_threads(1)
     allocator.keep_freed_memory()
-    engine = settings.engine()
+    engine = engine or settings.engine()
 
     def loaded(task: asyncio.Task) -> None:
         if task.cancelled() or task.exception() is None:

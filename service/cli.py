@@ -20,6 +20,9 @@ app = typer.Typer(help="citeqa: answers from your documents, every statement cit
                   no_args_is_help=True, pretty_exceptions_enable=False, add_completion=False)
 index_app = typer.Typer(help="Build and inspect the index.", no_args_is_help=True)
 app.add_typer(index_app, name="index")
+cluster_app = typer.Typer(help="Past one machine: ingest and serve a sharded collection on a Ray cluster "
+                          "(needs citeqa[cluster]; docs/cluster.md).", no_args_is_help=True)
+app.add_typer(cluster_app, name="cluster")
 
 DataOpt = Annotated[Path | None, typer.Option("--data", help="Data folder (default: CITEQA_DATA_DIR, var/).")]
 
@@ -38,7 +41,8 @@ def _settings(**given: tuple[str, object]) -> Settings:
         _fail(problems(exc, {field: option for field, (option, _) in given.items()}))
 
 
-EXTRAS = {"eval": ("matplotlib", "langchain_community", "langchain_huggingface", "httpx")}
+EXTRAS = {"eval": ("matplotlib", "langchain_community", "langchain_huggingface", "httpx"),
+          "cluster": ("ray",)}
 
 
 def _require(extra: str) -> None:
@@ -378,6 +382,78 @@ def serve(
     if failure is not None:
         _fail(f"{failure.message}; fix it, then start citeqa serve again")
     if not server.started:  # uvicorn could not bind the address; it has said why
+        raise typer.Exit(1)
+
+
+AddressOpt = Annotated[str | None, typer.Option("--address", help="The Ray cluster (default: RAY_ADDRESS, "
+                                                "else a cluster started on this machine with `ray start`).")]
+
+
+@cluster_app.command("ingest")
+def cluster_ingest(
+    docs: Annotated[Path, typer.Option("--docs", help="Folder of .txt, .md, .html files.")],
+    out: Annotated[Path, typer.Option("--out", help="New folder for the sharded collection, on storage "
+                                      "every node reaches.")],
+    shards: Annotated[int, typer.Option("--shards", help="How many shards (citeqa indexes) to make.")],
+    address: AddressOpt = None,
+    actors: Annotated[int | None, typer.Option("--embed-actors", help="Embedding actors (default: one per "
+                                               "CPU, or per GPU when the cluster has GPUs).")] = None,
+) -> None:
+    """Parse, cut and embed a folder on a Ray cluster (Ray Data) into SHARDS citeqa indexes."""
+    _require("cluster")
+    from citeqa.cluster.data import build_on_ray
+    from citeqa.cluster.ingest import check_out
+    from citeqa.cluster.serve import connect, shard_settings
+
+    settings = _settings()
+    try:
+        check_out(out, shards)
+        connect(address)
+        report = build_on_ray(docs, out, shards, shard_settings(settings), actors)
+    except CiteqaError as exc:
+        _fail(exc.message)
+    except ConnectionError as exc:
+        _fail(f"no Ray cluster at {address or 'RAY_ADDRESS'}: {exc}; start one with `ray start --head`")
+    for skipped in report.skipped:
+        typer.echo(f"warning: skipped {skipped.path}: {skipped.reason}", err=True)
+    steps = ", ".join(f"{step} {s:.1f} s" for step, s in report.seconds.items())
+    typer.echo(f"ingested {report.documents} documents, {report.chunks} chunks, {report.sentences} sentences "
+               f"into {report.shards} shards in {out} ({steps}; {report.embed_actors} embedding actors"
+               f"{' on GPUs' if report.gpu else ''})")
+
+
+@cluster_app.command("serve")
+def cluster_serve(
+    collection: Annotated[Path, typer.Option("--collection", help="Folder `citeqa cluster ingest` wrote.")],
+    replicas: Annotated[int, typer.Option("--replicas", help="Actors serving each shard.")] = 2,
+    host: Annotated[str | None, typer.Option(help="Address to bind (default: CITEQA_HOST).")] = None,
+    port: Annotated[int | None, typer.Option(help="Port (default: CITEQA_PORT).")] = None,
+    address: AddressOpt = None,
+) -> None:
+    """Run the HTTP API (and the chat page) over a sharded collection's actors on a Ray cluster."""
+    _require("cluster")
+    from citeqa.cluster.serve import connect, create_gateway
+    from citeqa.service.server import make_server, run_server
+
+    settings = _settings(host=("--host", host), port=("--port", port))
+    server = None
+
+    def stop() -> None:
+        server.should_exit = True
+
+    try:
+        connect(address)
+        app_ = create_gateway(collection, replicas, settings, on_load_failure=stop)
+    except CiteqaError as exc:
+        _fail(exc.message)
+    except ConnectionError as exc:
+        _fail(f"no Ray cluster at {address or 'RAY_ADDRESS'}: {exc}; start one with `ray start --head`")
+    server = make_server(settings, app_)
+    run_server(server)
+    failure = app_.state.engine.failure
+    if failure is not None:
+        _fail(f"{failure.message}; check the shards' folders and the cluster, then start again")
+    if not server.started:
         raise typer.Exit(1)
 
 
