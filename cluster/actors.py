@@ -33,9 +33,11 @@ def actor_name(generation: str, shard: str, replica: int) -> str:
 
 
 def start(collection: Path, shard_map: ShardMap, replicas: int, generation: str, settings: dict,
-          num_cpus: float = 0.25) -> list[list[Any]]:
+          num_cpus: float = 0) -> list[list[Any]]:
     """The replicas of every shard (found when they run already, started when not), spread over the
-    nodes. They live as long as the process that started them (the gateway).
+    nodes. They reserve no CPU (`num_cpus`): a replica's use comes in bursts, and a reservation would cap
+    replicas at the CPU count and starve an ingestion running beside them of its actors. They live as
+    long as the process that started them (the gateway).
     Returns handles[shard][replica]."""
     cls = ray.remote(ShardServer)
     handles = []

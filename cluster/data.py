@@ -70,83 +70,125 @@ def _parse(batch: dict) -> dict:
     return out
 
 
+PIECE = 256  # texts an embedding call takes: the unit of work, so one long document spreads over actors
+
+
+def _row(doc_id: str, shard: int, kind: str, piece: int, payload: bytes, own: str = "", chunks: int = 0,
+         sentences: int = 0) -> dict:
+    """One row of the stream the shards are written from: a document's units, or a piece of its vectors."""
+    return {"doc_id": doc_id, "shard": shard, "kind": kind, "piece": piece, "payload": payload, "own": own,
+            "chunks": chunks, "sentences": sentences}
+
+
+def _rows(items: list[dict]) -> dict:
+    keys = ("doc_id", "shard", "kind", "piece", "payload", "own", "chunks", "sentences")
+    return {k: [item[k] for item in items] for k in keys}
+
+
 class _Cutter:
     """Takes the repeated blocks out and cuts units: needs only the tokenizer, no model session."""
 
-    def __init__(self, settings: dict, repeated: set[bytes], dropped: set[str]):
+    def __init__(self, settings: dict, repeated: set[bytes], dropped: set[str], shard_map: sharding.ShardMap):
         s = _settings(settings)
         self.embedder, self.params = s.embedder(), s.chunk_params()
         self.recipe = self.params.recipe(self.embedder.name) + self.embedder.recipe_tag
-        self.repeated, self.dropped = repeated, dropped
+        self.repeated, self.dropped, self.shard_map = repeated, dropped, shard_map
 
     def __call__(self, batch: dict) -> dict:
-        out = {"doc_id": [], "units": [], "own": [], "skip": []}
+        out = []
         for path, raw in zip(batch["path"], batch["doc"], strict=True):
             if not raw or str(path) in self.dropped:
                 continue
             doc = pickle.loads(raw)
             mine = {k for k in repetition.block_keys(doc) if _hash(k) in self.repeated}
             doc, digest = repetition.without_repeated(doc, mine)
-            out["doc_id"].append(doc.doc_id)
-            out["own"].append(f"{self.recipe}|r{digest}" if digest else "")
-            if not doc.content:
-                out["units"].append(b"")
-                out["skip"].append(str(path))
+            shard = self.shard_map.owner[sharding.bucket_of(doc.doc_id)]
+            if not doc.content:  # nothing to index: reported as skipped, as `index build` does
+                out.append(_row(doc.doc_id, shard, "skipped", -1, str(path).encode()))
                 continue
-            out["units"].append(pickle.dumps(building.cut_units([doc], self.embedder, self.params)[0]))
-            out["skip"].append("")
-        return out
+            cut = building.cut_units([doc], self.embedder, self.params)[0]
+            out.append(_row(doc.doc_id, shard, "units", -1, pickle.dumps(cut),
+                            f"{self.recipe}|r{digest}" if digest else "", len(cut[1]), len(cut[2])))
+        return _rows(out)
+
+
+def _pieces(row: dict) -> list[dict]:
+    """A document's texts to embed, in pieces of at most PIECE."""
+    if row["kind"] != "units":
+        return []
+    texts = building.unit_texts([pickle.loads(row["payload"])])
+    return [_row(row["doc_id"], row["shard"], "texts", i // PIECE, pickle.dumps(texts[i:i + PIECE]))
+            for i in range(0, len(texts), PIECE)]
 
 
 class _Embedder:
-    """Embeds documents' units: on CPU through ONNX with one thread (one actor per core), on a GPU
-    through torch in fp16."""
+    """Embeds pieces of texts: on CPU through ONNX with one thread (one actor per core), on a GPU through
+    torch in fp16."""
 
-    def __init__(self, settings: dict, gpu: bool, shard_map: sharding.ShardMap):
+    def __init__(self, settings: dict, gpu: bool):
         embedder = _settings(settings).embedder(document_threads=1)
         if gpu:
             embedder = embedder.variant(document_backend="torch", device="cuda")
             embedder.load().model.half()
-        self.embedder, self.shard_map = embedder.load(), shard_map
+        self.embedder = embedder.load()
 
     def __call__(self, batch: dict) -> dict:
-        keep = [i for i, u in enumerate(batch["units"]) if u]  # a document with nothing to index is not
-        cut = [pickle.loads(batch["units"][i]) for i in keep]
-        prepared = building.embed(cut, self.embedder)
-        return {"doc_id": [batch["doc_id"][i] for i in keep], "own": [batch["own"][i] for i in keep],
-                "shard": [self.shard_map.owner[sharding.bucket_of(p.doc.doc_id)] for p in prepared],
-                "prepared": [pickle.dumps(p) for p in prepared],
-                "chunks": [len(p.chunks) for p in prepared],
-                "sentences": [len(p.sentences) for p in prepared]}
+        out = []
+        for doc_id, shard, piece, payload in zip(batch["doc_id"], batch["shard"], batch["piece"],
+                                                 batch["payload"], strict=True):
+            vecs = np.ascontiguousarray(self.embedder.encode(pickle.loads(payload), release=True), np.float32)
+            out.append(_row(doc_id, int(shard), "vectors", int(piece), vecs.tobytes()))
+        return _rows(out)
+
+
+def _prepared(rows: dict, dim: int) -> tuple[list, dict[str, str]]:
+    """Documents' units and their vectors' pieces, put together (building.embed with the vectors given)."""
+    units, own, pieces = {}, {}, {}
+    for doc_id, kind, piece, payload, o in zip(rows["doc_id"], rows["kind"], rows["piece"],
+                                               rows["payload"], rows["own"], strict=True):
+        if kind == "units":
+            units[doc_id] = pickle.loads(payload)
+            if o:
+                own[doc_id] = o
+        elif kind == "vectors":
+            pieces.setdefault(doc_id, []).append((int(piece), payload))
+    out = []
+    for doc_id in sorted(units):
+        joined = b"".join(b for _, b in sorted(pieces[doc_id]))
+        vecs = np.frombuffer(joined, dtype=np.float32).reshape(-1, dim)
+        out += building.embed([units[doc_id]], None, vecs=vecs)
+    return out, own
 
 
 def _write_group(batch: dict, out: str, settings: dict, names: tuple[str, ...], trained: dict | None) -> dict:
     s = _settings(settings)
-    prepared = [pickle.loads(p) for p in batch["prepared"]]
-    own = {d: o for d, o in zip(batch["doc_id"], batch["own"], strict=True) if o}
+    embedder = s.embedder()
+    prepared, own = _prepared(batch, embedder.dim)
     shard = int(batch["shard"][0])
     lists = None if trained is None else {t: faiss.deserialize_index(b) for t, b in trained.items()}
-    write_shard(Path(out) / names[shard], prepared, own, s.embedder(), s.chunk_params(), lists)
+    write_shard(Path(out) / names[shard], prepared, own, embedder, s.chunk_params(), lists)
     return {"shard": [shard], "documents": [len(prepared)], "chunks": [sum(len(p.chunks) for p in prepared)],
             "sentences": [sum(len(p.sentences) for p in prepared)]}
 
 
-def _shared_lists(embedded, counts: dict[int, tuple[int, int]], dim: int) -> dict | None:
+def _shared_lists(rows, counts: dict[int, tuple[int, int]], dim: int) -> dict | None:
     """IVF lists trained once on a sample, when the largest shard will hold enough vectors for them."""
     chunks = max(c for c, _ in counts.values())
     sentences = max(s for _, s in counts.values())
     kinds = {"chunks": vectors.kind_for(chunks), "sentences": vectors.kind_for(sentences, refinable=True)}
     if all(k == "flat" for k in kinds.values()):
         return None
-    rows = embedded.random_sample(min(1.0, SAMPLE_DOCS / max(1, embedded.count())), seed=0).take_all()
-    sample = [pickle.loads(r["prepared"]) for r in rows]
+    docs = sorted({r["doc_id"] for r in rows.filter(lambda r: r["kind"] == "units").select_columns(["doc_id"])
+                   .take_all()})
+    picked = set(np.random.default_rng(0).permutation(docs)[:SAMPLE_DOCS].tolist())
+    sample, _ = _prepared(_rows(rows.filter(lambda r: r["doc_id"] in picked).take_all()), dim)
     out = {}
     for table, n, kind in (("chunks", chunks, kinds["chunks"]), ("sentences", sentences, kinds["sentences"])):
         if kind == "flat":
             continue
         vecs = np.concatenate([p.chunk_vectors if table == "chunks" else p.sentence_vectors for p in sample])
-        picked = vecs[np.sort(np.random.default_rng(0).permutation(len(vecs))[:vectors.TRAIN_MAX])]
-        index = vectors.empty(n, dim, lambda count, v=picked: v[:count], kind=kind)
+        chosen = vecs[np.sort(np.random.default_rng(0).permutation(len(vecs))[:vectors.TRAIN_MAX])]
+        index = vectors.empty(n, dim, lambda count, v=chosen: v[:count], kind=kind)
         out[table] = faiss.serialize_index(index)
     return out
 
@@ -166,7 +208,9 @@ def build_on_ray(docs_dir: Path, out: Path, shards: int, settings: dict, embed_a
     report, lap = IngestReport(shards=shards), time.perf_counter()
     resources = ray.cluster_resources()
     report.gpu = resources.get("GPU", 0) >= 1
-    report.embed_actors = embed_actors or int(resources["GPU"] if report.gpu else max(1, resources["CPU"]))
+    free = ray.available_resources()  # what serving (or another job) leaves
+    report.embed_actors = embed_actors or int(free.get("GPU", 0) if report.gpu
+                                              else max(1, free.get("CPU", 1)))
 
     parsed = ray.data.from_items([{"path": p} for p in paths], override_num_blocks=min(len(paths), 64)) \
         .map_batches(_parse, batch_size=16).materialize()
@@ -194,26 +238,32 @@ def build_on_ray(docs_dir: Path, out: Path, shards: int, settings: dict, embed_a
     cpus = max(1, int(resources.get("CPU", 1)))
     # Materialized between stages: the embedding actors take every CPU, and a stage still running beside
     # them would wait for one forever.
-    cut = parsed.map_batches(_Cutter, fn_constructor_args=(settings, repeated, dropped), batch_size=8,
-                             compute=ray.data.ActorPoolStrategy(min_size=1, max_size=cpus), num_cpus=1
-                             ).materialize()
-    for row in cut.select_columns(["skip"]).take_all():
-        if row["skip"]:
-            report.skipped.append(Skipped(Path(row["skip"]), "no article text found in it"))
+    cut = parsed.map_batches(_Cutter, fn_constructor_args=(settings, repeated, dropped, shard_map),
+                             batch_size=4, compute=ray.data.ActorPoolStrategy(min_size=1, max_size=cpus),
+                             num_cpus=1).materialize()
+    units = cut.filter(lambda r: r["kind"] != "skipped")
+    for row in cut.filter(lambda r: r["kind"] == "skipped").select_columns(["payload"]).take_all():
+        report.skipped.append(Skipped(Path(row["payload"].decode()), "no article text found in it"))
     gpu_args = {"num_gpus": 1} if report.gpu else {"num_cpus": 1}
-    embedded = cut.map_batches(_Embedder, fn_constructor_args=(settings, report.gpu, shard_map),
-                               batch_size=16, compute=ray.data.ActorPoolStrategy(size=report.embed_actors),
-                               **gpu_args).materialize()
+    counts = units.select_columns(["chunks", "sentences"]).take_all()
+    pieces = sum(-(-(r["chunks"] + r["sentences"]) // PIECE) for r in counts)
+    # One block per piece: a block goes to one actor whole, and one long document's pieces are one block.
+    # Materialized first: with the embedding actors holding every CPU, these tasks would wait for ever.
+    texts = units.flat_map(_pieces).repartition(max(1, pieces)).materialize()
+    embedded = texts.map_batches(
+        _Embedder, fn_constructor_args=(settings, report.gpu), batch_size=1,
+        compute=ray.data.ActorPoolStrategy(size=report.embed_actors), **gpu_args).materialize()
+    rows = units.union(embedded)
     report.seconds["cut_and_embed"] = time.perf_counter() - lap
     lap = time.perf_counter()
 
     per_shard: dict[int, tuple[int, int]] = {}  # shard -> (chunks, sentences)
-    for row in embedded.select_columns(["shard", "chunks", "sentences"]).take_all():
+    for row in units.select_columns(["shard", "chunks", "sentences"]).take_all():
         c, s = per_shard.get(int(row["shard"]), (0, 0))
         per_shard[int(row["shard"])] = (c + int(row["chunks"]), s + int(row["sentences"]))
     dim = _settings(settings).embedder().dim
-    trained = _shared_lists(embedded, per_shard, dim) if per_shard else None
-    written = embedded.groupby("shard").map_groups(
+    trained = _shared_lists(rows, per_shard, dim) if per_shard else None
+    written = rows.groupby("shard").map_groups(
         _write_group, fn_kwargs={"out": str(out), "settings": settings, "names": shard_map.shards,
                                  "trained": trained}, num_cpus=1).take_all()
     empty = set(range(shards)) - {int(r["shard"]) for r in written}

@@ -226,5 +226,8 @@ class ClusterRetriever:
         if snap is not None:
             snap.excerpt = excerpt
             snap.documents.near = excerpt.documents
-        return [excerpt.passage(ref[2], rank, score) for rank, (ref, score) in enumerate(top, start=1)]
+        # A chunk its shard no longer holds (its document deleted or replaced since the search) is left
+        # out: the answer reads the shards as they are now, never what a write acknowledged removed.
+        kept = [(ref[2], score) for ref, score in top if excerpt.chunk_row(ref[2]) is not None]
+        return [excerpt.passage(cid, rank, score) for rank, (cid, score) in enumerate(kept, start=1)]
 

@@ -93,7 +93,7 @@ def unit_texts(cut: Units) -> list[str]:
         [indexed(s.section, s.text) for _, _, sents in cut for s in sents]
 
 
-def embed(cut: Units, embedder: Embedder, progress: bool = False, vecs: np.ndarray | None = None
+def embed(cut: Units, embedder: Embedder | None, progress: bool = False, vecs: np.ndarray | None = None
           ) -> list[Prepared]:
     """`cut` with its vectors: embedded here, or `vecs` (of `unit_texts(cut)`) when given."""
     if vecs is None:

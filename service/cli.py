@@ -457,6 +457,26 @@ def cluster_serve(
         raise typer.Exit(1)
 
 
+@cluster_app.command("bench")
+def cluster_bench(
+    name: Annotated[str, typer.Option("--set", help="Evaluation set whose corpus and questions to use.")]
+    = "htmldocs",
+    out: Annotated[Path, typer.Option("--out", help="Where the figures go (JSON).")]
+    = Path("bench/results/cluster.json"),
+    docs_md: Annotated[Path, typer.Option("--docs-md", help="Page whose bench section gets the table.")]
+    = Path("docs/cluster.md"),
+    rounds: Annotated[int, typer.Option("--rounds", help="Passes over the set's questions.")] = 3,
+) -> None:
+    """CPU per answer through the cluster against one process, and ingestion per core against plain
+    processes, side by side on a local two-node Ray cluster (several minutes)."""
+    _require("cluster")
+    from citeqa.cluster import bench as cluster_bench_
+
+    result = cluster_bench_.run(name, out, docs_md, rounds=rounds)
+    typer.echo(cluster_bench_.table(result))
+    typer.echo(f"wrote {out} and {docs_md}")
+
+
 def main() -> None:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s", stream=sys.stderr)
     try:

@@ -1,6 +1,7 @@
-"""A real local Ray cluster of two nodes, on loopback addresses of their own (Ray replaces 127.0.0.1 by
-the interface's address; 127.0.0.2 and .3 are kept), with its own temp folder and ports, so it never
-meets another cluster on the machine. Stopped by killing exactly the processes started under its folder."""
+"""A real local Ray cluster of two nodes (for the tests and `citeqa cluster bench`), on loopback addresses
+of their own (Ray replaces 127.0.0.1 by the interface's address; 127.0.0.2 and .3 are kept), with its
+own temp folder and ports, so it never meets another cluster on the machine. Stopped by killing exactly
+the processes started under its folder."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from pathlib import Path
 
 import psutil
 
-from citeqa.bench.serving import free_port
+from citeqa.bench.serving import free_port  # noqa: F401  (the bench and tests take ports from here too)
 
 HEAD, NODE = "127.0.0.2", "127.0.0.3"
 
@@ -29,14 +30,20 @@ class LocalCluster:
     def env(self) -> dict[str, str]:
         return {"RAY_ADDRESS": self.address, "RAY_USAGE_STATS_ENABLED": "0"}
 
-    def stop(self) -> None:
+    def processes(self) -> list[psutil.Process]:
+        """Every process of this cluster: its daemons, found by its folder in their command lines, and
+        their children (the workers, whose names Ray rewrites to "ray::...")."""
         mine = [p for p in psutil.process_iter(["cmdline"])
                 if any(str(self.temp) in part for part in (p.info["cmdline"] or []))]
-        for p in list(mine):  # the workers (their names rewritten to "ray::...") are the raylets' children
+        for p in list(mine):
             try:
                 mine += p.children(recursive=True)
             except psutil.Error:
                 pass
+        return list({p.pid: p for p in mine}.values())
+
+    def stop(self) -> None:
+        mine = self.processes()
         for p in mine:
             try:
                 p.kill()
@@ -50,7 +57,8 @@ def _ray(*args: str, env: dict) -> None:
     ray = Path(sys.executable).with_name("ray")
     done = subprocess.run([str(ray), "start", *args], env=env, capture_output=True, text=True, timeout=120)
     if done.returncode != 0:
-        raise RuntimeError(f"ray start {' '.join(args)} failed:\n{done.stdout[-2000:]}\n{done.stderr[-2000:]}")
+        said = f"{done.stdout[-2000:]}\n{done.stderr[-2000:]}"
+        raise RuntimeError(f"ray start {' '.join(args)} failed:\n{said}")
 
 
 def start(cpus_per_node: int = 2) -> LocalCluster:
