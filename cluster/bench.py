@@ -16,6 +16,7 @@ import multiprocessing
 import os
 import re
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -28,6 +29,7 @@ import psutil
 
 from citeqa.cluster import local
 from citeqa.eval import dataset, sets
+from citeqa.index.loading import SUFFIXES
 
 MARK = re.compile(r"(<!-- bench:cluster -->\n).*?(<!-- /bench:cluster -->)", re.S)
 
@@ -88,17 +90,20 @@ def _measure(url: str, questions: list[str], procs, rounds: int) -> dict:
 
 
 def _plain(docs: list[str], settings: dict, queue) -> None:
-    from citeqa.index import building
-    from citeqa.index.loading import parse
-    from citeqa.service.config import Settings
+    try:
+        from citeqa.index import building
+        from citeqa.index.loading import parse
+        from citeqa.service.config import Settings
 
-    s = Settings(**settings)
-    embedder = s.embedder(document_threads=1).load()
-    parsed = [parse(Path(p).read_bytes(), Path(p).name, source=p) for p in docs]
-    began = time.perf_counter()
-    cut = building.cut_units([d for d in parsed if d.content], embedder, s.chunk_params())
-    building.embed(cut, embedder)
-    queue.put(time.perf_counter() - began)
+        s = Settings(**settings)
+        embedder = s.embedder(document_threads=1).load()
+        parsed = [parse(Path(p).read_bytes(), Path(p).name, source=p) for p in docs]
+        began = time.perf_counter()
+        cut = building.cut_units([d for d in parsed if d.content], embedder, s.chunk_params())
+        building.embed(cut, embedder)
+        queue.put(time.perf_counter() - began)
+    except BaseException as exc:  # said to the parent, which would otherwise wait for ever
+        queue.put(f"{type(exc).__name__}: {exc}")
 
 
 def ingestion(docs_dir: Path, workers: int, settings: dict, env: dict, scratch: Path) -> dict:
@@ -110,7 +115,7 @@ def ingestion(docs_dir: Path, workers: int, settings: dict, env: dict, scratch: 
     if done.returncode != 0:
         raise RuntimeError(done.stderr[-3000:])
     ray_s = float(re.search(r"cut_and_embed ([\d.]+) s", done.stdout).group(1))
-    paths = sorted(str(p) for p in docs_dir.rglob("*") if p.is_file())
+    paths = sorted(str(p) for p in docs_dir.rglob("*") if p.is_file() and p.suffix.lower() in SUFFIXES)
     sizes = sorted(((p, os.path.getsize(p)) for p in paths), key=lambda x: -x[1])
     shares: list[list[str]] = [[] for _ in range(workers)]
     loads = [0] * workers
@@ -123,7 +128,10 @@ def ingestion(docs_dir: Path, workers: int, settings: dict, env: dict, scratch: 
     procs = [ctx.Process(target=_plain, args=(share, settings, queue)) for share in shares]
     for p in procs:
         p.start()
-    plain_s = max(queue.get() for _ in procs)
+    took = [queue.get(timeout=3600) for _ in procs]
+    if any(isinstance(t, str) for t in took):
+        raise RuntimeError(f"a plain process failed: {took}")
+    plain_s = max(took)
     for p in procs:
         p.join()
     return {"workers": workers, "ray_cut_and_embed_s": ray_s, "plain_cut_and_embed_s": round(plain_s, 1),
@@ -136,6 +144,7 @@ def run(set_name: str, out_json: Path, docs_md: Path, rounds: int = 3, shards: i
     questions = [q.question for q in dataset.load(s.questions)]
     citeqa = str(Path(sys.executable).with_name("citeqa"))
     scratch = Path(tempfile.mkdtemp(prefix="citeqa-cluster-bench-"))
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # a stopped run still stops its cluster
     cluster = local.start()
     env = {**os.environ, **cluster.env, "HF_HUB_OFFLINE": "1"}
     model_cache = str(Path(os.environ.get("CITEQA_MODEL_CACHE", "var/models")).resolve())

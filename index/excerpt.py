@@ -20,14 +20,22 @@ from citeqa.index.snapshot import Snapshot, Totals
 
 SPILL = 2  # sentences either side of a passage whose words and vectors come along (compose's window
 # takes one either side, and weighs the words of the one beyond)
+# Sentences of a document before the first passage's and after the last one's that come along: as far as
+# composing an answer reads. Back: a signature stating a parameter's default, up to 200 sentences above
+# a chosen sentence (compose.SECTION_SCAN), which may itself sit up to 11 above a passage (a predecessor,
+# a speaker, a block). Forward: a block, a follower and the items after an introduction, up to 15.
+# tests/index/test_excerpt.py holds these to compose's constants; the cluster tests to its answers.
+BEFORE, AFTER = 230, 24
 
 
 @dataclass(frozen=True)
 class DocExcerpt:
-    """One live document of a shard, rows counted from its first sentence and first chunk."""
+    """The sentences and chunks of one live document near the passages, rows counted from the window's
+    first; `text` is the document's text from character `base` on, as far as the window reaches."""
 
     doc_id: str
     title: str
+    base: int
     text: str
     sentence_starts: np.ndarray
     sentence_ends: np.ndarray
@@ -39,7 +47,7 @@ class DocExcerpt:
     chunk_starts: np.ndarray
     chunk_ends: np.ndarray
     chunk_sections: list[str]
-    chunk_sent_lo: np.ndarray  # the sentences of each chunk: [lo, hi)
+    chunk_sent_lo: np.ndarray  # the sentences of each chunk: [lo, hi), cut to the window
     chunk_sent_hi: np.ndarray
     terms: dict[int, frozenset[str]]  # of the sentences near the passages only
     section_terms: dict[int, frozenset[str]]
@@ -47,40 +55,62 @@ class DocExcerpt:
 
 
 def cut(snap: Snapshot, chunk_ids: Iterable[str]) -> list[DocExcerpt]:
-    """The documents holding `chunk_ids` (live ones; unknown ids are left out), in the order first named."""
-    wanted: dict[str, list[int]] = {}
+    """The windows of the documents holding `chunk_ids` (live ones; unknown ids are left out) around
+    those chunks, in the order the documents are first named. Read from the parts' arrays: a window
+    costs the same in a document of ten sentences or of ten thousand."""
+    wanted: dict[str, list[int]] = {}  # doc_id -> rows of the chunks in their part
     for chunk_id in chunk_ids:
         row = snap.chunk_row(chunk_id)
         if row is not None:
-            wanted.setdefault(snap.chunk_docs[row], []).append(row)
-    out = []
-    for doc_id, rows in wanted.items():
-        srows, crows = snap.doc_rows([doc_id], "sentences"), snap.doc_rows([doc_id], "chunks")
-        s0, c0 = int(srows[0]), int(crows[0])
-        near: set[int] = set()
-        for row in rows:
-            span = snap.chunk_sentences[row]
-            near.update(range(max(span.start - SPILL, s0), min(span.stop + SPILL, s0 + len(srows))))
-        doc = snap.documents[doc_id]
-        sc = [snap.sentence_chunks[int(s)] for s in srows]
-        cs = [snap.chunk_sentences[int(c)] for c in crows]
-        out.append(DocExcerpt(
-            doc_id, doc.title, doc.text,
-            np.array([snap.sentence_starts[int(s)] for s in srows], dtype=np.int64),
-            np.array([snap.sentence_ends[int(s)] for s in srows], dtype=np.int64),
-            [snap.sentence_kinds[int(s)] for s in srows], [snap.sentence_sections[int(s)] for s in srows],
-            np.array([r.start - c0 if r else 0 for r in sc], dtype=np.int64),
-            np.array([r.stop - c0 if r else 0 for r in sc], dtype=np.int64),
-            [snap.chunk_ids[int(c)] for c in crows],
-            np.array([snap.chunk_starts[int(c)] for c in crows], dtype=np.int64),
-            np.array([snap.chunk_ends[int(c)] for c in crows], dtype=np.int64),
-            [snap.chunk_sections[int(c)] for c in crows],
-            np.array([r.start - s0 if r else 0 for r in cs], dtype=np.int64),
-            np.array([r.stop - s0 if r else 0 for r in cs], dtype=np.int64),
-            {s - s0: snap.sentence_terms[s] for s in sorted(near)},
-            {s - s0: snap.section_terms[s] for s in sorted(near)},
-            {s - s0: snap.sentence_vector(s) for s in sorted(near)}))
-    return out
+            wanted.setdefault(snap.chunk_docs[row], []).append(snap.locate("chunks", row)[1])
+    return [_window(snap.documents[doc_id], rows) for doc_id, rows in wanted.items()]
+
+
+def _window(doc, rows: list[int]) -> DocExcerpt:
+    p, d = doc.part, doc.index
+    s0, s1 = int(p.doc_sentence_lo[d]), int(p.doc_sentence_lo[d + 1])
+    lo = max(s0, min(int(p.chunk_sent_lo[r]) for r in rows) - BEFORE)
+    hi = min(s1, max(int(p.chunk_sent_hi[r]) for r in rows) + AFTER)
+    held = p.sentence_chunk_hi[lo:hi] > p.sentence_chunk_lo[lo:hi]
+    clo, chi = int(p.sentence_chunk_lo[lo:hi][held].min()), int(p.sentence_chunk_hi[lo:hi][held].max())
+    near: set[int] = set()
+    for r in rows:
+        first, last = int(p.chunk_sent_lo[r]), int(p.chunk_sent_hi[r])
+        near.update(range(max(first - SPILL, lo), min(last + SPILL, hi)))
+    starts, ends = np.asarray(p.sentence_start[lo:hi], np.int64), np.asarray(p.sentence_end[lo:hi], np.int64)
+    cstarts, cends = np.asarray(p.chunk_start[clo:chi], np.int64), np.asarray(p.chunk_end[clo:chi], np.int64)
+    base, stop = int(min(starts.min(), cstarts.min())), int(max(ends.max(), cends.max()))
+    return DocExcerpt(
+        doc.doc_id, doc.title, base, p.text(d)[base:stop], starts, ends,
+        [p.kinds[int(k)] for k in p.sentence_kind[lo:hi]],
+        [p.sections[int(s)] for s in p.sentence_section[lo:hi]],
+        np.where(held, np.asarray(p.sentence_chunk_lo[lo:hi], np.int64) - clo, 0),
+        np.where(held, np.asarray(p.sentence_chunk_hi[lo:hi], np.int64) - clo, 0),
+        [p.chunk_id(c) for c in range(clo, chi)], cstarts, cends,
+        [p.sections[int(s)] for s in p.chunk_section[clo:chi]],
+        np.clip(np.asarray(p.chunk_sent_lo[clo:chi], np.int64) - lo, 0, hi - lo),
+        np.clip(np.asarray(p.chunk_sent_hi[clo:chi], np.int64) - lo, 0, hi - lo),
+        {s - lo: p.sentence_terms(s) for s in sorted(near)},
+        {s - lo: p.section_terms_of(int(p.sentence_section[s])) for s in sorted(near)},
+        {s - lo: np.asarray(p.sentence_vectors[s], dtype=np.float32) for s in sorted(near)})
+
+
+class _Window(str):
+    """A document's text from `base` on, sliced as the whole text is: `text[start:end]` with offsets in
+    the document. A slice outside the window is a bug in `cut`, and said so."""
+
+    def __new__(cls, text: str, base: int):
+        out = super().__new__(cls, text)
+        out.base = base
+        return out
+
+    def __getitem__(self, key):
+        if not isinstance(key, slice) or key.step is not None:
+            raise TypeError("a document's window is read by slices of offsets only")
+        start, stop = key.start - self.base, key.stop - self.base
+        if start < 0 or stop > len(self) or stop < start:
+            raise IndexError(f"characters {key.start}-{key.stop} are outside the excerpt's window")
+        return str.__getitem__(self, slice(start, stop))
 
 
 @dataclass(frozen=True)
@@ -103,7 +133,7 @@ class Excerpt:
 
     def __init__(self, docs: list[DocExcerpt], totals: Totals, mentions: Callable[[str], bool]):
         self.totals, self._mentions = totals, mentions
-        self.documents = {d.doc_id: _Doc(d.doc_id, d.title, d.text) for d in docs}
+        self.documents = {d.doc_id: _Doc(d.doc_id, d.title, _Window(d.text, d.base)) for d in docs}
         self.sentence_docs, self.sentence_starts, self.sentence_ends = [], [], []
         self.sentence_kinds, self.sentence_sections, self.sentence_chunks = [], [], []
         self.chunk_ids, self.chunk_docs, self.chunk_sentences = [], [], []
@@ -137,8 +167,8 @@ class Excerpt:
     def passage(self, chunk_id: str, rank: int, score: float) -> Passage:
         d, i = self._passages[chunk_id]
         start, end = int(d.chunk_starts[i]), int(d.chunk_ends[i])
-        return Passage(rank, chunk_id, d.doc_id, d.title, d.text[start:end], start, end, round(score, 6),
-                       d.chunk_sections[i])
+        return Passage(rank, chunk_id, d.doc_id, d.title, d.text[start - d.base:end - d.base], start, end,
+                       round(score, 6), d.chunk_sections[i])
 
     def chunk_row(self, chunk_id: str) -> int | None:
         return self._rows.get(chunk_id)
