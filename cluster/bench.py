@@ -55,7 +55,8 @@ def _tree(roots: list[psutil.Process]) -> list[psutil.Process]:
     return out
 
 
-def _wait(url: str, proc: subprocess.Popen, seconds: float = 300) -> None:
+def wait_ready(url: str, proc: subprocess.Popen, seconds: float = 300) -> None:
+    """Until `url`/readyz says 200; RuntimeError when `proc` exits first or the time runs out."""
     deadline = time.time() + seconds
     while time.time() < deadline:
         try:
@@ -161,7 +162,7 @@ def run(set_name: str, out_json: Path, docs_md: Path, rounds: int = 3, shards: i
         single = subprocess.Popen([citeqa, "serve", "--data", str(scratch / "single"), "--port", str(port)],
                                   env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         servers.append(single)
-        _wait(f"http://127.0.0.1:{port}", single)
+        wait_ready(f"http://127.0.0.1:{port}", single)
         proc = psutil.Process(single.pid)
         result["single"] = _measure(f"http://127.0.0.1:{port}", questions, lambda: _tree([proc]), rounds)
         single.terminate()
@@ -171,7 +172,7 @@ def run(set_name: str, out_json: Path, docs_md: Path, rounds: int = 3, shards: i
                                     "--replicas", "2", "--port", str(port)], env=env,
                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         servers.append(gateway)
-        _wait(f"http://127.0.0.1:{port}", gateway)
+        wait_ready(f"http://127.0.0.1:{port}", gateway)
         gproc = psutil.Process(gateway.pid)
         result["cluster"] = _measure(f"http://127.0.0.1:{port}", questions,
                                      lambda: _tree([gproc, *cluster.processes()]), rounds)

@@ -17,8 +17,8 @@ from typing import Any
 
 import numpy as np
 
+from citeqa.answer.compose import mention_keys
 from citeqa.cluster.pool import Pool
-from citeqa.cluster.shard import mention_prefixes
 from citeqa.index import sharded
 from citeqa.index.embedding import Embedder
 from citeqa.index.errors import CiteqaError, IndexFailed, IndexNotReady, InvalidInput
@@ -125,20 +125,12 @@ class ClusterEngine:
         self._ready = threading.Event()
         self._writing = threading.Lock()
 
-    @property
-    def pool(self) -> Pool:
-        return self.generation.pool
-
-    @property
-    def shards(self) -> int:
-        return self.generation.shards
-
     def load(self) -> ClusterEngine:
         try:
             self.embedder.encode_queries(["warm up"])
-            self.pool.ready()
+            self.generation.pool.ready()
             # What is alive now (Ray, the model, the libraries) out of the cyclic collector's sight, as an
-            # Engine does after each swap: full collections walking it cost 25 ms of CPU per answer here.
+            # Engine does after each swap, so full collections do not walk it while questions wait.
             gc.collect()
             gc.freeze()
         except Exception as exc:
@@ -158,9 +150,6 @@ class ClusterEngine:
                 raise self.failure
             raise IndexNotReady("the gateway is still reaching its shards; try again in a few seconds")
         return View(self.generation)
-
-    def shard_of(self, doc_id: str) -> int:
-        return self.generation.shard_of(doc_id)
 
     def embed_query(self, text: str) -> np.ndarray:
         return self.embedder.encode_queries([text])[0]
@@ -207,7 +196,7 @@ class ClusterRetriever:
         everyone = range(g.shards)
         if vector is None and self.mode != "bm25":
             vector = engine.embed_query(query)
-        prefixes = mention_prefixes(query)
+        prefixes = [key for _, key in mention_keys(query)]  # asked with the statistics, ahead of compose
         stats = g.each("stats", [query], prefixes)
         totals = Totals.sum(t for t, _ in stats.values())
         mentioned = {p: any(m[p] for _, m in stats.values()) for p in prefixes}

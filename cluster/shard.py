@@ -8,7 +8,6 @@ from pathlib import Path
 
 import numpy as np
 
-from citeqa.answer.compose import mention_keys
 from citeqa.index import excerpt, lexical, sharded
 from citeqa.index.records import Document
 from citeqa.index.snapshot import Totals
@@ -65,8 +64,3 @@ class ShardServer:
 
     def delete(self, doc_id: str) -> None:
         self.engine.delete(doc_id)
-
-
-def mention_prefixes(question: str) -> list[str]:
-    """What `Excerpt.mentions` will be asked for `question`: asked of the shards ahead, with the stats."""
-    return [key for _, key in mention_keys(question)]

@@ -20,6 +20,7 @@ import pytest
 
 from citeqa.answer import pipeline
 from citeqa.cluster import local as local_cluster
+from citeqa.cluster.bench import wait_ready
 from citeqa.cluster.serve import generation_name
 from citeqa.eval import dataset, sets
 from citeqa.index import building, derived, sharding
@@ -58,18 +59,12 @@ class Gateway:
             self.proc = subprocess.Popen([CITEQA, "cluster", "serve", "--collection", str(collection),
                                           "--replicas", str(REPLICAS), "--port", str(port)],
                                          env=_env(cluster), cwd=ROOT, stdout=subprocess.DEVNULL, stderr=f)
-        deadline = time.time() + 180
-        while time.time() < deadline:
-            try:
-                if httpx.get(f"{self.url}/readyz").status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            if self.proc.poll() is not None:
-                break
-            time.sleep(0.3)
-        self.stop()
-        raise RuntimeError(f"the gateway did not become ready:\n{log.read_text(errors='replace')[-3000:]}")
+        try:
+            wait_ready(self.url, self.proc, 180)
+        except RuntimeError as exc:
+            self.stop()
+            said = log.read_text(errors="replace")[-3000:]
+            raise RuntimeError(f"the gateway did not become ready:\n{said}") from exc
 
     def ask(self, question: str, **more) -> httpx.Response:
         return httpx.post(f"{self.url}/v1/ask", json={"question": question, **more}, timeout=60)
