@@ -1,10 +1,11 @@
 """The gateway's index: what the FastAPI app calls an engine, over shards it reaches through a Pool.
 
 The app, its routes, the chat page and the answer pipeline are those of one server; only the engine
-differs. A question is embedded here (the app's micro-batcher), then each shard is called once per step:
-the statistics of the question's words (summed: BM25 and idf are the whole collection's), each shard's
-best candidates (fused here into one ranking, index/sharded.py), and the documents of the passages kept,
-which the answer is composed from (index/excerpt.py). Writes go to the shard that owns the document.
+differs. A question is embedded here (the app's micro-batcher), then each shard is called once per step,
+for all the questions asked at once (cluster/batching.py): the statistics of the questions' words
+(summed: BM25 and idf are the whole collection's), each shard's best candidates (fused here into one
+ranking per question, index/sharded.py), and the documents of the passages kept, which the answers are
+composed from (index/excerpt.py). Writes go to the shard that owns the document.
 """
 
 from __future__ import annotations
@@ -12,12 +13,13 @@ from __future__ import annotations
 import gc
 import threading
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
 from citeqa.answer.compose import mention_keys
+from citeqa.cluster.batching import Batches
 from citeqa.cluster.pool import Pool
 from citeqa.index import sharded
 from citeqa.index.embedding import Embedder
@@ -48,6 +50,10 @@ class Generation:
     pool: Pool
     shard_map: ShardMap
     name: str = ""
+    rounds: Rounds = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self):
+        object.__setattr__(self, "rounds", Rounds(self))
 
     @property
     def shards(self) -> int:
@@ -59,6 +65,50 @@ class Generation:
     def each(self, method: str, *args) -> dict[int, Any]:
         """`method(*args)` of every shard, called at once."""
         return self.pool.fan(method, {s: args for s in range(self.shards)})
+
+
+class Rounds:
+    """A search's three calls to the shards, each made once per shard for a batch of questions."""
+
+    def __init__(self, g: Generation):
+        self.stats = Batches(lambda items: _stats(g, items))
+        self.hits = Batches(lambda items: _hits(g, items))
+        self.cut = Batches(lambda items: _cut(g, items))
+
+    def close(self) -> None:
+        for batches in (self.stats, self.hits, self.cut):
+            batches.close()
+
+
+def _stats(g: Generation, items: list[tuple[list[str], list[str]]]) -> list[tuple[Totals, dict[str, bool]]]:
+    """(queries, name prefixes) -> the collection's statistics of their words, and which prefixes some
+    word of the collection starts with. One Totals serves the batch: it holds every question's words."""
+    queries = [q for qs, _ in items for q in qs]
+    prefixes = sorted({p for _, ps in items for p in ps})
+    replies = g.each("stats", queries, prefixes)
+    totals = Totals.sum(t for t, _ in replies.values())
+    mentioned = {p: any(m[p] for _, m in replies.values()) for p in prefixes}
+    return [(totals, mentioned)] * len(items)
+
+
+def _hits(g: Generation, items: list[tuple]) -> list[list[sharded.Hits]]:
+    """(query, vector, n, doc_ids, mode, totals) -> each shard's candidates for it, in shard order."""
+    found = g.each("hits", items)
+    return [[found[s][i] for s in range(g.shards)] for i in range(len(items))]
+
+
+def _cut(g: Generation, items: list[dict[int, list[str]]]) -> list[list]:
+    """{shard: chunk ids} -> the excerpts of their documents (index/excerpt.py), one call per shard."""
+    calls: dict[int, list[int]] = {}
+    for i, owners in enumerate(items):
+        for s in owners:
+            calls.setdefault(s, []).append(i)
+    replies = g.pool.fan("cut", {s: ([items[i][s] for i in asked],) for s, asked in calls.items()})
+    out: list[list] = [[] for _ in items]
+    for s, asked in calls.items():
+        for i, docs in zip(asked, replies[s], strict=True):
+            out[i].extend(docs)
+    return out
 
 
 class Documents(Mapping):
@@ -193,27 +243,21 @@ class ClusterRetriever:
         engine = self.engine
         # pinned: a roll meanwhile does not mix two generations in one answer
         g = snap.generation if snap is not None else engine.generation
-        everyone = range(g.shards)
         if vector is None and self.mode != "bm25":
             vector = engine.embed_query(query)
         prefixes = [key for _, key in mention_keys(query)]  # asked with the statistics, ahead of compose
-        stats = g.each("stats", [query], prefixes)
-        totals = Totals.sum(t for t, _ in stats.values())
-        mentioned = {p: any(m[p] for _, m in stats.values()) for p in prefixes}
+        totals, known = g.rounds.stats(([query], prefixes))
+        mentioned = {p: known[p] for p in prefixes}
         n = sharded.depths(self.mode, k, engine.depth)
-        request = [(query, vector, n, doc_ids, self.mode)]
-        found = g.each("hits", request, totals)
-        top = sharded.fuse([found[s][0] for s in everyone], k, n, self.mode)
+        top = sharded.fuse(g.rounds.hits((query, vector, n, doc_ids, self.mode, totals)), k, n, self.mode)
         owners: dict[int, list[str]] = {}
         for (doc_id, _, chunk_id), _ in top:
             owners.setdefault(g.shard_of(doc_id), []).append(chunk_id)
-        cuts = g.pool.fan("cut", {s: (ids,) for s, ids in owners.items()})
-        docs = sorted((d for c in cuts.values() for d in c), key=lambda d: d.doc_id)  # one index's row order
+        docs = sorted(g.rounds.cut(owners) if owners else [], key=lambda d: d.doc_id)  # one index's row order
 
         def mentions(prefix: str) -> bool:
             if prefix not in mentioned:
-                more = g.each("stats", [], [prefix])
-                mentioned[prefix] = any(m[prefix] for _, m in more.values())
+                mentioned[prefix] = g.rounds.stats(([], [prefix]))[1][prefix]
             return mentioned[prefix]
 
         excerpt = Excerpt(docs, totals, mentions)

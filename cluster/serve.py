@@ -54,6 +54,11 @@ def open_generation(collection: Path, replicas: int, settings: Settings) -> Gene
     return Generation(RayPool(handles), shard_map, name)
 
 
+def retire(g: Generation) -> None:
+    g.rounds.close()
+    actors.stop(g.pool.handles)
+
+
 class RollIn(BaseModel):
     collection: str = Field(..., min_length=1, max_length=4096,
                             description="Folder of the new generation (written by `citeqa cluster ingest`).")
@@ -72,7 +77,7 @@ def roll_router(engine: ClusterEngine, replicas: int, settings: Settings) -> API
                 began = time.perf_counter()
                 new = open_generation(Path(body.collection), replicas, settings)
                 old = engine.roll(new)
-                threading.Timer(RETIRE_AFTER_S, actors.stop, (old.pool.handles,)).start()
+                threading.Timer(RETIRE_AFTER_S, retire, (old,)).start()
                 return {"generation": new.name, "previous": old.name, "shards": new.shards,
                         "seconds": round(time.perf_counter() - began, 2)}
         return await run_in_threadpool(work)

@@ -38,14 +38,17 @@ class ShardServer:
         terms = [t for q in queries if q.strip() for t in lexical.tokenize([q])[0]]
         return snap.totals(terms), {p: snap.mentions(p) for p in prefixes}
 
-    def hits(self, requests: list[tuple[str, np.ndarray | None, int, list[str] | None, str]], totals: Totals
+    def hits(self, requests: list[tuple[str, np.ndarray | None, int, list[str] | None, str, Totals]]
              ) -> list[sharded.Hits]:
-        """Candidates for a batch of (query, vector, n, doc_ids, mode), all on one snapshot."""
+        """Candidates for a batch of (query, vector, n, doc_ids, mode, collection totals), all on one
+        snapshot."""
         snap = self.engine.snapshot()
-        return [sharded.hits(snap, q, v, n, ids, totals, mode) for q, v, n, ids, mode in requests]
+        return [sharded.hits(snap, q, v, n, ids, totals, mode) for q, v, n, ids, mode, totals in requests]
 
-    def cut(self, chunk_ids: list[str]) -> list[excerpt.DocExcerpt]:
-        return excerpt.cut(self.engine.snapshot(), chunk_ids)
+    def cut(self, batch: list[list[str]]) -> list[list[excerpt.DocExcerpt]]:
+        """The excerpts (index/excerpt.py) of each question's chunk ids, all on one snapshot."""
+        snap = self.engine.snapshot()
+        return [excerpt.cut(snap, chunk_ids) for chunk_ids in batch]
 
     def listing(self) -> list[tuple[str, str, int, int, float]]:
         """(doc_id, title, chars, chunks, added_at) of every live document."""

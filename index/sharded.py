@@ -39,8 +39,12 @@ def depths(mode: str, k: int, depth: int) -> int:
 def hits(snap: Snapshot, query: str, vector: np.ndarray | None, n: int, doc_ids: list[str] | None,
          totals: Totals, mode: str = "hybrid") -> Hits:
     """This shard's top `n` chunks (and 4 n sentences) by cosine and top `n` chunks by BM25."""
+    refs: dict[int, Ref] = {}  # one tuple per chunk, however many lists name it (pickled once, too)
+
     def ref(row: int) -> Ref:
-        return snap.chunk_docs[row], row, snap.chunk_ids[row]
+        if row not in refs:
+            refs[row] = snap.chunk_docs[row], row, snap.chunk_ids[row]
+        return refs[row]
 
     chunks, sentences, lexical = [], [], []
     if mode != "bm25":
