@@ -19,6 +19,7 @@ import ray
 from ray.exceptions import ActorDiedError, ActorUnavailableError, GetTimeoutError, RayActorError, RayTaskError
 
 from citeqa.cluster.shard import ShardServer
+from citeqa.index.errors import DocumentNotFound
 from citeqa.index.sharding import ShardMap
 
 log = logging.getLogger(__name__)
@@ -26,6 +27,10 @@ log = logging.getLogger(__name__)
 NAMESPACE = "citeqa"
 FAILOVER_S = 60.0  # how long a call keeps trying other replicas (and restarted ones) before it fails
 _GONE = (RayActorError, ActorDiedError, ActorUnavailableError)
+# A write sent again after its replica died may have been done by that replica before it died: the error
+# the retry then gets says so. A delete answered "no such document" on a retry has deleted it. (A put
+# sent again replaces the document with itself, and needs no such rule.)
+_APPLIED_IF: dict[str, type[Exception]] = {"delete": DocumentNotFound}
 
 
 def actor_name(generation: str, shard: str, replica: int) -> str:
@@ -73,6 +78,8 @@ class RayPool:
             try:
                 return ray.get(ref, timeout=max(0.0, deadline - time.monotonic()))
             except RayTaskError as exc:  # the shard's own error (a 404, a bad input): the caller's
+                if tried and isinstance(exc.cause, _APPLIED_IF.get(method, ())):
+                    return None  # the replica that died had done it (see _APPLIED_IF)
                 raise exc.cause from None
             except (*_GONE, GetTimeoutError):
                 if time.monotonic() >= deadline:

@@ -12,6 +12,7 @@ import subprocess
 import sys
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
@@ -20,10 +21,13 @@ import pytest
 
 from citeqa.answer import pipeline
 from citeqa.cluster import local as local_cluster
+from citeqa.cluster.actors import RayPool
 from citeqa.cluster.bench import wait_ready
-from citeqa.cluster.serve import generation_name
+from citeqa.cluster.serve import generation_name, shard_settings
+from citeqa.cluster.shard import ShardServer
 from citeqa.eval import dataset, sets
 from citeqa.index import building, derived, sharding
+from citeqa.index.errors import DocumentNotFound
 from citeqa.index.loading import Skipped, read_folder
 from citeqa.index.sections import indexed
 from citeqa.index.snapshot import DB_NAME, INDEX_DIR, store_at
@@ -155,12 +159,15 @@ def test_ingest_on_ray_makes_the_ids_and_vectors_of_index_build(collections, emb
             assert np.abs(vectors[sample] - again).max(initial=0) <= 1e-6, f"{name}: other {table} vectors"
 
 
-def _same_answers(gateway: Gateway, engine, questions) -> list[str]:
-    """The questions whose answer through the gateway is not exactly the single index's."""
+def _same_answers(gateway: Gateway, engine, questions, clients: int = 1) -> list[str]:
+    """The questions whose answer through the gateway is not exactly the single index's. With several
+    `clients` asking at once, the gateway batches their calls to the shards (cluster/batching.py)."""
+    wanted = [pipeline.ask(engine, q.question, threshold=SETTINGS.abstain_threshold, top_k=SETTINGS.top_k)
+              for q in questions]
+    with ThreadPoolExecutor(clients) as pool:
+        replies = list(pool.map(lambda q: gateway.ask(q.question), questions))
     differ = []
-    for q in questions:
-        want = pipeline.ask(engine, q.question, threshold=SETTINGS.abstain_threshold, top_k=SETTINGS.top_k)
-        got = gateway.ask(q.question)
+    for q, want, got in zip(questions, wanted, replies, strict=True):
         assert got.status_code == 200, got.text
         body = got.json()
         if (body["answer"], body["citations"], [(p["chunk_id"], p["score"]) for p in body["passages"]]) != (
@@ -183,7 +190,9 @@ def test_the_gateway_answers_each_eval_collection_exactly_as_one_index(name, ray
     engine = merged(out, tmp_path_factory.mktemp(f"single-{name}"), embedder)
     gateway = Gateway(ray_cluster, out, out.with_name(f"{name}-gateway.log"))
     try:
-        assert _same_answers(gateway, engine, dataset.load(sets.find(name).questions)) == []
+        questions = dataset.load(sets.find(name).questions)
+        assert _same_answers(gateway, engine, questions) == []
+        assert _same_answers(gateway, engine, questions, clients=8) == []  # asked at once: batched calls
     finally:
         gateway.stop()
 
@@ -304,3 +313,38 @@ def test_a_new_generation_rolls_in_with_no_failed_request(seeds_cluster, ray_clu
     assert r.json()["generation"] == generation_name(new) and r.json()["previous"] == generation_name(out)
     assert load.failed == [] and load.asked > 20
     assert _same_answers(gateway, engine, dataset.load(sets.find("seeds").questions)[:10]) == []
+
+
+class _DiesAfterDeleting(ShardServer):
+    """A replica whose process ends after it committed a delete and before it answered: the worst moment."""
+
+    def delete(self, doc_id: str) -> None:
+        super().delete(doc_id)
+        os._exit(1)
+
+
+def test_a_delete_whose_replica_died_after_committing_it_succeeds(seeds_cluster, ray_cluster, tmp_path):
+    """The pool sends the delete again to the other replica, which finds no such document: deleted."""
+    import ray
+
+    out, _, engine = seeds_cluster
+    shard = sharding.load(out).shards[0]
+    folder = shutil.copytree(out / shard, tmp_path / shard)
+    settings = shard_settings(SETTINGS)
+    ray.init(address=ray_cluster.address, logging_level="ERROR", log_to_driver=False)
+    try:
+        ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])  # the workers cannot import tests/
+        dying = ray.remote(_DiesAfterDeleting).options(max_restarts=0, num_cpus=0)
+        plain = ray.remote(ShardServer).options(num_cpus=0)
+        replicas = [dying.remote(str(folder), settings, True), plain.remote(str(folder), settings, True)]
+        pool = RayPool([replicas])
+        pool.ready()
+        shard_map = sharding.load(out)
+        doc_id = next(d for d in engine.snapshot().documents if shard_map.shard_of(d) == shard)
+        assert pool.write(0, "delete", doc_id) is None  # replica 0 is first: it deletes, then dies
+        assert pool.failovers >= 1
+        assert pool.read(0, "document", doc_id) is None
+        with pytest.raises(DocumentNotFound):  # with no crash, a missing document is still a 404
+            RayPool([replicas[1:]]).write(0, "delete", doc_id)
+    finally:
+        ray.shutdown()
