@@ -244,6 +244,7 @@ def build_on_ray(docs_dir: Path, out: Path, shards: int, settings: dict, embed_a
     units = cut.filter(lambda r: r["kind"] != "skipped")
     for row in cut.filter(lambda r: r["kind"] == "skipped").select_columns(["payload"]).take_all():
         report.skipped.append(Skipped(Path(row["payload"].decode()), "no article text found in it"))
+    report.seconds["cut"] = time.perf_counter() - lap
     gpu_args = {"num_gpus": 1} if report.gpu else {"num_cpus": 1}
     counts = units.select_columns(["chunks", "sentences"]).take_all()
     pieces = sum(-(-(r["chunks"] + r["sentences"]) // PIECE) for r in counts)
@@ -255,6 +256,7 @@ def build_on_ray(docs_dir: Path, out: Path, shards: int, settings: dict, embed_a
         compute=ray.data.ActorPoolStrategy(size=report.embed_actors), **gpu_args).materialize()
     rows = units.union(embedded)
     report.seconds["cut_and_embed"] = time.perf_counter() - lap
+    report.seconds["embed"] = report.seconds["cut_and_embed"] - report.seconds["cut"]
     lap = time.perf_counter()
 
     per_shard: dict[int, tuple[int, int]] = {}  # shard -> (chunks, sentences)

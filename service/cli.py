@@ -466,13 +466,15 @@ def cluster_bench(
     docs_md: Annotated[Path, typer.Option("--docs-md", help="Page whose bench section gets the table.")]
     = Path("docs/cluster.md"),
     rounds: Annotated[int, typer.Option("--rounds", help="Passes over the set's questions.")] = 3,
+    clients: Annotated[int, typer.Option("--clients", min=1, help="Clients asking at once in the loaded "
+                                         "measurement (the other has one).")] = 8,
 ) -> None:
     """CPU per answer through the cluster against one process, and ingestion per core against plain
     processes, side by side on a local two-node Ray cluster (several minutes)."""
     _require("cluster")
     from citeqa.cluster import bench as cluster_bench_
 
-    result = cluster_bench_.run(name, out, docs_md, rounds=rounds)
+    result = cluster_bench_.run(name, out, docs_md, rounds=rounds, clients=clients)
     typer.echo(cluster_bench_.table(result))
     typer.echo(f"wrote {out} and {docs_md}")
 
