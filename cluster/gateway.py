@@ -21,7 +21,8 @@ import numpy as np
 from citeqa.answer.compose import mention_keys
 from citeqa.cluster.batching import Batches
 from citeqa.cluster.pool import Pool
-from citeqa.index import sharded
+from citeqa.cluster.termstats import TermStats, Versions
+from citeqa.index import lexical, sharded
 from citeqa.index.embedding import Embedder
 from citeqa.index.errors import CiteqaError, IndexFailed, IndexNotReady, InvalidInput
 from citeqa.index.excerpt import Excerpt
@@ -51,9 +52,11 @@ class Generation:
     shard_map: ShardMap
     name: str = ""
     rounds: Rounds = field(init=False, repr=False, compare=False)
+    termstats: TermStats = field(init=False, repr=False, compare=False)
 
     def __post_init__(self):
         object.__setattr__(self, "rounds", Rounds(self))
+        object.__setattr__(self, "termstats", TermStats())
 
     @property
     def shards(self) -> int:
@@ -80,21 +83,27 @@ class Rounds:
             batches.close()
 
 
-def _stats(g: Generation, items: list[tuple[list[str], list[str]]]) -> list[tuple[Totals, dict[str, bool]]]:
-    """(queries, name prefixes) -> the collection's statistics of their words, and which prefixes some
-    word of the collection starts with. One Totals serves the batch: it holds every question's words."""
+def _stats(g: Generation, items: list[tuple[list[str], list[str]]]
+           ) -> list[tuple[Totals, dict[str, bool], Versions]]:
+    """(queries, name prefixes) -> the collection's statistics of their words, which prefixes some word of
+    the collection starts with, and the shards' versions they were read at. One Totals serves the batch:
+    it holds every question's words. Kept for the questions that follow (TermStats)."""
     queries = [q for qs, _ in items for q in qs]
     prefixes = sorted({p for _, ps in items for p in ps})
     replies = g.each("stats", queries, prefixes)
-    totals = Totals.sum(t for t, _ in replies.values())
-    mentioned = {p: any(m[p] for _, m in replies.values()) for p in prefixes}
-    return [(totals, mentioned)] * len(items)
+    totals = Totals.sum(replies[s][0] for s in range(g.shards))
+    mentioned = {p: any(m[p] for _, m, _ in replies.values()) for p in prefixes}
+    versions = tuple(replies[s][2] for s in range(g.shards))
+    g.termstats.keep(versions, totals, mentioned)
+    return [(totals, mentioned, versions)] * len(items)
 
 
-def _hits(g: Generation, items: list[tuple]) -> list[list[sharded.Hits]]:
-    """(query, vector, n, doc_ids, mode, totals) -> each shard's candidates for it, in shard order."""
+def _hits(g: Generation, items: list[tuple]) -> list[tuple[Versions, list[sharded.Hits]]]:
+    """(query, vector, n, doc_ids, mode, totals) -> the shards' versions, and each shard's candidates
+    for it, in shard order."""
     found = g.each("hits", items)
-    return [[found[s][i] for s in range(g.shards)] for i in range(len(items))]
+    versions = tuple(found[s][0] for s in range(g.shards))
+    return [(versions, [found[s][1][i] for s in range(g.shards)]) for i in range(len(items))]
 
 
 def _cut(g: Generation, items: list[dict[int, list[str]]]) -> list[list]:
@@ -246,10 +255,18 @@ class ClusterRetriever:
         if vector is None and self.mode != "bm25":
             vector = engine.embed_query(query)
         prefixes = [key for _, key in mention_keys(query)]  # asked with the statistics, ahead of compose
-        totals, known = g.rounds.stats(([query], prefixes))
-        mentioned = {p: known[p] for p in prefixes}
+        terms = lexical.tokenize([query])[0] if query.strip() else []
         n = sharded.depths(self.mode, k, engine.depth)
-        top = sharded.fuse(g.rounds.hits((query, vector, n, doc_ids, self.mode, totals)), k, n, self.mode)
+        kept = g.termstats.get(terms, prefixes)
+        while True:
+            totals, known, versions = kept or g.rounds.stats(([query], prefixes))
+            seen, found = g.rounds.hits((query, vector, n, doc_ids, self.mode, totals))
+            if kept is None or seen == versions:
+                break
+            g.termstats.drop(versions)  # a write since: ask the shards this time
+            kept = None
+        mentioned = {p: known[p] for p in prefixes}
+        top = sharded.fuse(found, k, n, self.mode)
         owners: dict[int, list[str]] = {}
         for (doc_id, _, chunk_id), _ in top:
             owners.setdefault(g.shard_of(doc_id), []).append(chunk_id)
@@ -257,7 +274,8 @@ class ClusterRetriever:
 
         def mentions(prefix: str) -> bool:
             if prefix not in mentioned:
-                mentioned[prefix] = g.rounds.stats(([], [prefix]))[1][prefix]
+                held = g.termstats.get([], [prefix])
+                mentioned[prefix] = (held or g.rounds.stats(([], [prefix])))[1][prefix]
             return mentioned[prefix]
 
         excerpt = Excerpt(docs, totals, mentions)

@@ -32,18 +32,20 @@ class ShardServer:
         """The version of the documents this replica holds (every write adds one)."""
         return self.engine.snapshot().version
 
-    def stats(self, queries: list[str], prefixes: list[str]) -> tuple[Totals, dict[str, bool]]:
-        """This shard's statistics for the words of `queries`, and which `prefixes` its words start with."""
+    def stats(self, queries: list[str], prefixes: list[str]) -> tuple[Totals, dict[str, bool], int]:
+        """This shard's statistics for the words of `queries`, which `prefixes` its words start with, and
+        the version they are of."""
         snap = self.engine.snapshot()
         terms = [t for q in queries if q.strip() for t in lexical.tokenize([q])[0]]
-        return snap.totals(terms), {p: snap.mentions(p) for p in prefixes}
+        return snap.totals(terms), {p: snap.mentions(p) for p in prefixes}, snap.version
 
     def hits(self, requests: list[tuple[str, np.ndarray | None, int, list[str] | None, str, Totals]]
-             ) -> list[sharded.Hits]:
+             ) -> tuple[int, list[sharded.Hits]]:
         """Candidates for a batch of (query, vector, n, doc_ids, mode, collection totals), all on one
-        snapshot."""
+        snapshot, and its version (the gateway checks the totals it kept against it)."""
         snap = self.engine.snapshot()
-        return [sharded.hits(snap, q, v, n, ids, totals, mode) for q, v, n, ids, mode, totals in requests]
+        return snap.version, [sharded.hits(snap, q, v, n, ids, totals, mode)
+                              for q, v, n, ids, mode, totals in requests]
 
     def cut(self, batch: list[list[str]]) -> list[list[excerpt.DocExcerpt]]:
         """The excerpts (index/excerpt.py) of each question's chunk ids, all on one snapshot."""

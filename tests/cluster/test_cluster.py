@@ -28,7 +28,7 @@ from citeqa.cluster.shard import ShardServer
 from citeqa.eval import dataset, sets
 from citeqa.index import building, derived, sharding
 from citeqa.index.errors import DocumentNotFound
-from citeqa.index.loading import Skipped, read_folder
+from citeqa.index.loading import Skipped, make_document, read_folder
 from citeqa.index.sections import indexed
 from citeqa.index.snapshot import DB_NAME, INDEX_DIR, store_at
 from tests.support import ROOT, SETTINGS, chunk_params, new_engine
@@ -274,6 +274,25 @@ def test_writes_through_the_gateway_are_read_at_once_and_deletes_never_cited(see
     late = [(began, ids & set(deleted)) for began, ids in load.cited
             if any(d in ids and began > deleted[d] for d in deleted)]
     assert late == [], "answers cited documents deleted before they were asked"
+
+
+def test_answers_after_a_write_weigh_words_as_the_collection_now_stands(seeds_cluster):
+    """The gateway keeps the statistics of words it has seen between writes (cluster/termstats.py). A
+    document holding every question's words changes them all: answers after it still equal one index's
+    holding the same documents, so the kept statistics were read again."""
+    _, gateway, engine = seeds_cluster
+    questions = dataset.load(sets.find("seeds").questions)[:15]
+    assert _same_answers(gateway, engine, questions) == []  # the gateway now holds these words
+    text = "\n\n".join(q.question for q in questions)
+    r = httpx.post(f"{gateway.url}/v1/documents", json={"doc_id": "asked", "title": "Asked", "text": text},
+                   timeout=120)
+    assert r.status_code == 201, r.text
+    engine.put(make_document(text, "asked", "Asked"))
+    try:
+        assert _same_answers(gateway, engine, questions) == []
+    finally:
+        assert httpx.delete(f"{gateway.url}/v1/documents/asked", timeout=120).status_code == 204
+        engine.delete("asked")
 
 
 def _actor_pid(cluster, name: str) -> int:
