@@ -85,12 +85,12 @@ class Rounds:
 
 def _stats(g: Generation, items: list[tuple[list[str], list[str]]]
            ) -> list[tuple[Totals, dict[str, bool], Versions]]:
-    """(queries, name prefixes) -> the collection's statistics of their words, which prefixes some word of
+    """(terms, name prefixes) -> the collection's statistics of the terms, which prefixes some word of
     the collection starts with, and the shards' versions they were read at. One Totals serves the batch:
-    it holds every question's words. Kept for the questions that follow (TermStats)."""
-    queries = [q for qs, _ in items for q in qs]
+    it holds every question's terms. Kept for the questions that follow (TermStats)."""
+    terms = list(dict.fromkeys(t for ts, _ in items for t in ts))
     prefixes = sorted({p for _, ps in items for p in ps})
-    replies = g.each("stats", queries, prefixes)
+    replies = g.each("stats", terms, prefixes)
     totals = Totals.sum(replies[s][0] for s in range(g.shards))
     mentioned = {p: any(m[p] for _, m, _ in replies.values()) for p in prefixes}
     versions = tuple(replies[s][2] for s in range(g.shards))
@@ -259,7 +259,7 @@ class ClusterRetriever:
         n = sharded.depths(self.mode, k, engine.depth)
         kept = g.termstats.get(terms, prefixes)
         while True:
-            totals, known, versions = kept or g.rounds.stats(([query], prefixes))
+            totals, known, versions = kept or g.rounds.stats((terms, prefixes))
             seen, found = g.rounds.hits((query, vector, n, doc_ids, self.mode, totals))
             if kept is None or seen == versions:
                 break

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from citeqa.index import excerpt, lexical, sharded
+from citeqa.index import excerpt, sharded
 from citeqa.index.records import Document
 from citeqa.index.snapshot import Totals
 
@@ -32,11 +32,10 @@ class ShardServer:
         """The version of the documents this replica holds (every write adds one)."""
         return self.engine.snapshot().version
 
-    def stats(self, queries: list[str], prefixes: list[str]) -> tuple[Totals, dict[str, bool], int]:
-        """This shard's statistics for the words of `queries`, which `prefixes` its words start with, and
-        the version they are of."""
+    def stats(self, terms: list[str], prefixes: list[str]) -> tuple[Totals, dict[str, bool], int]:
+        """This shard's statistics for `terms` (tokenized by the gateway), which `prefixes` its words start
+        with, and the version they are of."""
         snap = self.engine.snapshot()
-        terms = [t for q in queries if q.strip() for t in lexical.tokenize([q])[0]]
         return snap.totals(terms), {p: snap.mentions(p) for p in prefixes}, snap.version
 
     def hits(self, requests: list[tuple[str, np.ndarray | None, int, list[str] | None, str, Totals]]
