@@ -3,8 +3,9 @@
 1. Files are read and parsed in tasks. Each document's block keys come back to the driver, which counts
    them: repetition (running headers, navigation) is a statistic of the whole collection.
 2. CPU actors (each with the model's tokenizer) take the repeated blocks out and cut sentences and chunks.
-3. An actor pool embeds them: one actor per CPU, with one ONNX thread each; on a cluster with GPUs, one
-   actor per GPU running the model in fp16 (other vectors than a CPU build's: cosine about 0.9999).
+3. Their texts are sorted by length over the whole collection, and an actor pool embeds them in pieces:
+   one actor per CPU, with one ONNX thread each; on a cluster with GPUs, one actor per GPU running the
+   model in fp16 (other vectors than a CPU build's: cosine about 0.9999).
 4. When a shard will be large enough for IVF lists, they are trained once, on a sample of the embedded
    vectors, and every shard keeps them (index/vectors.py: still_fits).
 5. Each shard is written in one task (group by shard): its SQLite store, FAISS indexes and BM25 postings.
@@ -23,6 +24,7 @@ from pathlib import Path
 import faiss
 import numpy as np
 import ray
+from ray.data.context import ShuffleStrategy
 
 from citeqa.cluster.ingest import check_out, write_shard
 from citeqa.index import building, repetition, sharding, vectors
@@ -70,7 +72,9 @@ def _parse(batch: dict) -> dict:
     return out
 
 
-PIECE = 256  # texts an embedding call takes: the unit of work, so one long document spreads over actors
+PIECE = 256  # texts an embedding call takes at most: the unit of work the actors share
+BALANCE = 16  # pieces per embedding actor, at least
+SAMPLE_LENGTHS = 100_000  # texts whose lengths set where the sorted pieces begin
 
 
 def _row(doc_id: str, shard: int, kind: str, piece: int, payload: bytes, own: str = "", chunks: int = 0,
@@ -112,18 +116,33 @@ class _Cutter:
         return _rows(out)
 
 
-def _pieces(row: dict) -> list[dict]:
-    """A document's texts to embed, in pieces of at most PIECE."""
+def _texts(row: dict) -> list[dict]:
+    """A document's texts to embed, one row each with its length (in characters, as Embedder.encode sorts)."""
     if row["kind"] != "units":
         return []
     texts = building.unit_texts([pickle.loads(row["payload"])])
-    return [_row(row["doc_id"], row["shard"], "texts", i // PIECE, pickle.dumps(texts[i:i + PIECE]))
-            for i in range(0, len(texts), PIECE)]
+    return [{"doc_id": row["doc_id"], "shard": row["shard"], "pos": i, "text": t, "length": len(t)}
+            for i, t in enumerate(texts)]
+
+
+def _boundaries(texts, pieces: int) -> list[int]:
+    """Lengths that cut the texts into about `pieces` parts of equal work (their total length), from a
+    sample: a piece of long texts holds fewer of them."""
+    n = texts.count()
+    sample = texts.select_columns(["length"])
+    if n > SAMPLE_LENGTHS:
+        sample = sample.random_sample(SAMPLE_LENGTHS / n, seed=0)
+    lengths = np.sort([r["length"] for r in sample.take_all()])
+    if not len(lengths):
+        return []
+    work = np.cumsum(lengths)
+    cuts = lengths[np.minimum(np.searchsorted(work, np.arange(1, pieces) * work[-1] / pieces), len(work) - 1)]
+    return sorted({int(c) for c in cuts})
 
 
 class _Embedder:
-    """Embeds pieces of texts: on CPU through ONNX with one thread (one actor per core), on a GPU through
-    torch in fp16."""
+    """Embeds pieces of texts of about one length: on CPU through ONNX with one thread (one actor per core),
+    on a GPU through torch in fp16."""
 
     def __init__(self, settings: dict, gpu: bool):
         embedder = _settings(settings).embedder(document_threads=1)
@@ -133,17 +152,15 @@ class _Embedder:
         self.embedder = embedder.load()
 
     def __call__(self, batch: dict) -> dict:
-        out = []
-        for doc_id, shard, piece, payload in zip(batch["doc_id"], batch["shard"], batch["piece"],
-                                                 batch["payload"], strict=True):
-            vecs = np.ascontiguousarray(self.embedder.encode(pickle.loads(payload), release=True), np.float32)
-            out.append(_row(doc_id, int(shard), "vectors", int(piece), vecs.tobytes()))
-        return _rows(out)
+        vecs = np.ascontiguousarray(self.embedder.encode(list(batch["text"]), release=True), np.float32)
+        return _rows([_row(doc_id, int(shard), "vectors", int(pos), vec.tobytes())
+                      for doc_id, shard, pos, vec in zip(batch["doc_id"], batch["shard"], batch["pos"], vecs,
+                                                         strict=True)])
 
 
 def _prepared(rows: dict, dim: int) -> tuple[list, dict[str, str]]:
-    """Documents' units and their vectors' pieces, put together (building.embed with the vectors given)."""
-    units, own, pieces = {}, {}, {}
+    """Documents' units and their texts' vectors, put together (building.embed with the vectors given)."""
+    units, own, vecs_at = {}, {}, {}
     for doc_id, kind, piece, payload, o in zip(rows["doc_id"], rows["kind"], rows["piece"],
                                                rows["payload"], rows["own"], strict=True):
         if kind == "units":
@@ -151,10 +168,10 @@ def _prepared(rows: dict, dim: int) -> tuple[list, dict[str, str]]:
             if o:
                 own[doc_id] = o
         elif kind == "vectors":
-            pieces.setdefault(doc_id, []).append((int(piece), payload))
+            vecs_at.setdefault(doc_id, []).append((int(piece), payload))  # piece: the text's position
     out = []
     for doc_id in sorted(units):
-        joined = b"".join(b for _, b in sorted(pieces[doc_id]))
+        joined = b"".join(b for _, b in sorted(vecs_at[doc_id]))
         vecs = np.frombuffer(joined, dtype=np.float32).reshape(-1, dim)
         out += building.embed([units[doc_id]], None, vecs=vecs)
     return out, own
@@ -206,6 +223,12 @@ def build_on_ray(docs_dir: Path, out: Path, shards: int, settings: dict, embed_a
     if not paths:
         raise InvalidInput(f"--docs {docs_dir}: no .txt, .md or .html files in this folder")
     report, lap = IngestReport(shards=shards), time.perf_counter()
+    context = ray.data.DataContext.get_current()
+    # Blocks in order: the longest texts' pieces go to the actors first, so none is left with one at the end
+    context.execution_options.preserve_order = True
+    # Ray 2.60's default shuffle (SHUFFLE_V2) spent 4-6 s of wall time on any sort, repartition or groupby,
+    # however small; the pull-based sort shuffle 0.2-0.3 s (4,649 rows, two-node cluster on 2 cores).
+    context.shuffle_strategy = ShuffleStrategy.SORT_SHUFFLE_PULL_BASED
     resources = ray.cluster_resources()
     report.gpu = resources.get("GPU", 0) >= 1
     free = ray.available_resources()  # what serving (or another job) leaves
@@ -247,12 +270,18 @@ def build_on_ray(docs_dir: Path, out: Path, shards: int, settings: dict, embed_a
     report.seconds["cut"] = time.perf_counter() - lap
     gpu_args = {"num_gpus": 1} if report.gpu else {"num_cpus": 1}
     counts = units.select_columns(["chunks", "sentences"]).take_all()
-    pieces = sum(-(-(r["chunks"] + r["sentences"]) // PIECE) for r in counts)
-    # One block per piece: a block goes to one actor whole, and one long document's pieces are one block.
-    # Materialized first: with the embedding actors holding every CPU, these tasks would wait for ever.
-    texts = units.flat_map(_pieces).repartition(max(1, pieces)).materialize()
+    # Enough pieces that the actors end together.
+    pieces = max(-(-sum(r["chunks"] + r["sentences"] for r in counts) // PIECE),
+                 BALANCE * report.embed_actors)
+    # Sorted by length over the whole collection, as Embedder.encode sorts one build's texts: a piece of one
+    # document's texts, which mixes long chunks with short sentences, pads to its longest and costs 1.6
+    # times as much CPU (htmldocs, in process). Then one block per piece, longest first: a block goes to
+    # one actor whole, in calls of at most PIECE texts. Materialized first: with the embedding actors
+    # holding every CPU, these tasks would wait for ever.
+    texts = units.flat_map(_texts).materialize()
+    texts = texts.sort("length", descending=True, boundaries=_boundaries(texts, pieces)).materialize()
     embedded = texts.map_batches(
-        _Embedder, fn_constructor_args=(settings, report.gpu), batch_size=1,
+        _Embedder, fn_constructor_args=(settings, report.gpu), batch_size=PIECE,
         compute=ray.data.ActorPoolStrategy(size=report.embed_actors), **gpu_args).materialize()
     rows = units.union(embedded)
     report.seconds["cut_and_embed"] = time.perf_counter() - lap
