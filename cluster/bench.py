@@ -7,6 +7,9 @@
 - Ingestion per core: `citeqa cluster ingest` (Ray Data) against as many plain processes as it has
   embedding actors, each cutting and embedding its share of the documents with one thread. Both sides are
   timed from the model's load to the last vector (parsing is left out of both).
+- The floor of a fan-out: one round of empty calls to as many actors as shards, the CPU an answer pays
+  for each round whatever the shards do; and the searches' own CPU, one index against the shards, in
+  process.
 The figures go to a JSON file and into docs/cluster.md between its bench markers.
 """
 
@@ -163,6 +166,69 @@ def ingestion(docs_dir: Path, workers: int, settings: dict, env: dict, scratch: 
             "ray_per_core_vs_plain": round(plain_s / ray_s, 3), "ray_ingest_stdout": done.stdout.strip()}
 
 
+class _Empty:
+    def call(self) -> None:
+        return None
+
+
+def call_floor(cluster: local.LocalCluster, shards: int, rounds: int = 500) -> dict:
+    """CPU per round of `shards` empty actor calls made at once (this process and the cluster, less
+    idle): what each round of an answer's fan-out costs before any shard does any work."""
+    import ray
+
+    ray.init(address=cluster.address, logging_level="ERROR", log_to_driver=False)
+    try:
+        actors = [ray.remote(_Empty).options(num_cpus=0).remote() for _ in range(shards)]
+
+        def fan() -> None:
+            ray.get([a.call.remote() for a in actors])
+
+        for _ in range(50):
+            fan()
+        me = psutil.Process()
+        before, began, mine = _cpu([me, *cluster.processes()]), time.perf_counter(), time.process_time()
+        for _ in range(rounds):
+            fan()
+        busy, wall = _spent(before, [me, *cluster.processes()]), time.perf_counter() - began
+        caller = time.process_time() - mine
+        idle_began = _cpu(cluster.processes())  # this process sleeps meanwhile
+        time.sleep(min(wall, 10))
+        idle = _spent(idle_began, cluster.processes()) / min(wall, 10) * wall
+        return {"shards": shards, "cpu_ms_per_round": round((busy - idle) / rounds * 1000, 2),
+                "caller_cpu_ms_per_round": round(caller / rounds * 1000, 2)}
+    finally:
+        ray.shutdown()
+
+
+def shard_work(single: Path, coll: Path, questions: list[str], model_cache: str, passes: int = 5) -> dict:
+    """CPU per question of the searches themselves (statistics and candidates), in this process, with no
+    calls: one index against the same collection in shards. Each shard keeps its own top n of each list,
+    as one index does, so that the merged ranking equals one index's: that work does not split."""
+    from citeqa.cluster.shard import ShardServer
+    from citeqa.index import lexical, sharded, sharding
+    from citeqa.index.snapshot import Totals
+    from citeqa.service.config import Settings
+
+    s = Settings(model_cache=model_cache)
+    vectors = s.embedder().encode_queries(questions)
+    n = sharded.depths("hybrid", s.top_k, s.search_depth)
+    one = [ShardServer(single, {"model_cache": model_cache})]
+    shards = [ShardServer(coll / name, {"model_cache": model_cache}) for name in sharding.load(coll).shards]
+
+    def per_question(servers: list[ShardServer]) -> float:
+        began = time.process_time()
+        for q, v in zip(questions, vectors, strict=True):
+            terms = lexical.tokenize([q])[0]
+            totals = Totals.sum(srv.stats(terms, [])[0] for srv in servers)
+            for srv in servers:
+                srv.hits([(q, v, n, None, "hybrid", totals)])
+        return (time.process_time() - began) / len(questions) * 1000
+
+    times = [(per_question(one), per_question(shards)) for _ in range(passes)]  # the least: noise only adds
+    return {"shards": len(shards), "one_index_ms": round(min(t[0] for t in times), 2),
+            "shards_ms": round(min(t[1] for t in times), 2)}
+
+
 def run(set_name: str, out_json: Path, docs_md: Path, rounds: int = 3, shards: int = 2, clients: int = 8
         ) -> dict:
     s = sets.find(set_name)
@@ -207,6 +273,8 @@ def run(set_name: str, out_json: Path, docs_md: Path, rounds: int = 3, shards: i
             for load in ("one", "many")}
         gateway.terminate()
         gateway.wait(60)
+        result["call_floor"] = call_floor(cluster, shards)
+        result["shard_work"] = shard_work(scratch / "single", scratch / "coll", questions, model_cache)
         settings = {"model_cache": model_cache}
         result["ingestion"] = ingestion(docs_dir, 2, settings, env, scratch)
     finally:
@@ -225,6 +293,15 @@ def run(set_name: str, out_json: Path, docs_md: Path, rounds: int = 3, shards: i
 def table(r: dict) -> str:
     s, c, i, added = r["single"], r["cluster"], r["ingestion"], r["added_cpu_ms_per_answer"]
     many = s["many"]["clients"]
+    f = r.get("call_floor")
+    floor = (f"One round of {f['shards']} empty actor calls made at once, the least each round of an "
+             f"answer's fan-out costs: **{f['cpu_ms_per_round']} ms** of CPU "
+             f"({f['caller_cpu_ms_per_round']} ms in the caller).\n\n") if f else ""
+    w = r.get("shard_work")
+    work = (f"The searches themselves (statistics and candidates), in one process with no calls: one "
+            f"index **{w['one_index_ms']} ms** per question, {w['shards']} shards **{w['shards_ms']} ms**. "
+            f"Each shard keeps its own top n of each list, as one index does, so that the merged ranking is "
+            f"one index's: that work does not split.\n\n") if w else ""
     rows = [("CPU per answer, ms (less idle)", "cpu_ms_per_answer"),
             ("idle CPU over an answer's time, ms", "idle_cpu_ms_per_answer"),
             ("answer p50, ms", "p50_ms"), ("answers per second", "answers_per_s")]
@@ -236,6 +313,7 @@ def table(r: dict) -> str:
             f"cluster, {many} clients |\n|---|---|---|---|---|\n{body}\n"
             f"The cluster adds **{added['one']} ms** of CPU per answer with one client, "
             f"**{added['many']} ms** with {many}.\n\n"
+            f"{floor}{work}"
             f"Ingestion, cutting and embedding the same files with {i['workers']} workers: Ray Data "
             f"{i['ray_cut_and_embed_s']} s, plain processes {i['plain_cut_and_embed_s']} s: "
             f"**{i['ray_per_core_vs_plain']}** of the plain processes' speed per core.\n")
