@@ -29,7 +29,7 @@ from ray.data.context import ShuffleStrategy
 from citeqa.cluster.ingest import check_out, write_shard
 from citeqa.index import building, repetition, sharding, vectors
 from citeqa.index.errors import InvalidInput, UnsupportedDocument
-from citeqa.index.loading import SUFFIXES, Skipped, parse
+from citeqa.index.loading import FORMATS, SUFFIXES, Skipped, parse
 
 SAMPLE_DOCS = 2000  # documents whose vectors IVF lists are trained on, at most (TRAIN_MAX vectors)
 
@@ -221,7 +221,7 @@ def build_on_ray(docs_dir: Path, out: Path, shards: int, settings: dict, embed_a
     paths = sorted(str(p.resolve()) for p in docs_dir.rglob("*")
                    if p.is_file() and p.suffix.lower() in SUFFIXES)
     if not paths:
-        raise InvalidInput(f"--docs {docs_dir}: no .txt, .md or .html files in this folder")
+        raise InvalidInput(f"--docs {docs_dir}: no {FORMATS} files in this folder")
     report, lap = IngestReport(shards=shards), time.perf_counter()
     context = ray.data.DataContext.get_current()
     # Blocks in order: the longest texts' pieces go to the actors first, so none is left with one at the end

@@ -1,5 +1,5 @@
-"""Read .txt, .md and .html files into documents: doc_id from the file name; HTML and Markdown parsed
-into blocks (blocks.py), plain text read line by line (cleaning.py)."""
+"""Read .txt, .md, .html, .pdf and .docx files into documents: doc_id from the file name; HTML, Markdown,
+PDF and Word parsed into blocks (blocks.py), plain text read line by line (cleaning.py)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from citeqa.index import html_blocks, markdown_blocks
+from citeqa.index import docx_blocks, html_blocks, markdown_blocks, pdf_blocks
 from citeqa.index.blocks import render
 from citeqa.index.cleaning import find_content
 from citeqa.index.errors import InvalidInput, UnsupportedDocument
@@ -17,7 +17,8 @@ from citeqa.index.records import Document, Span
 
 log = logging.getLogger(__name__)
 
-SUFFIXES = (".txt", ".md", ".html", ".htm")
+SUFFIXES = (".txt", ".md", ".html", ".htm", ".pdf", ".docx")
+FORMATS = ".txt, .md, .html, .pdf or .docx"  # how messages name them
 # At most 128 of these characters, not all dots ("." and ".." would break links to the document). The
 # whole id must match (fullmatch): with `match` and `$`, "a\n" passed and was stored beyond reach.
 DOC_ID_PATTERN = re.compile(r"^[A-Za-z0-9._-]*[A-Za-z0-9_-][A-Za-z0-9._-]*$")
@@ -77,14 +78,21 @@ def decode(data: bytes, name: str) -> str:
                                   ) from exc
 
 
+BINARY = {".pdf": pdf_blocks.parse, ".docx": docx_blocks.parse}  # read as bytes: structure, no decoding
+
+
 def parse(data: bytes, name: str, doc_id: str | None = None, title: str | None = None,
           source: str = "api") -> Document:
     """Turn a file's bytes into a Document; `name` decides the format and, by default, the doc_id.
-    HTML and Markdown are parsed into blocks and stored as their readable rendering."""
+    HTML, Markdown, PDF and Word are parsed into blocks and stored as their readable rendering."""
     suffix = Path(name).suffix.lower()
     if suffix not in SUFFIXES:
         raise UnsupportedDocument(f"{name}: unsupported file type {suffix or '(none)'}; "
                                   f"use one of {', '.join(SUFFIXES)}")
+    if suffix in BINARY:
+        found, blocks = BINARY[suffix](data, name)
+        text, spans = render(blocks)
+        return make_document(text, doc_id or Path(name).stem, title or found, source, content=spans)
     raw = decode(data, name)
     if suffix == ".txt":
         return make_document(raw, doc_id or Path(name).stem, title, source)
@@ -107,10 +115,10 @@ def make_document(text: str, doc_id: str, title: str | None = None, source: str 
 def read_folder(folder: Path) -> Iterator[Document | Skipped]:
     """Every supported file below `folder`, in name order; unreadable ones come back as Skipped."""
     if not folder.is_dir():
-        raise InvalidInput(f"{folder}: no such folder; pass --docs with a folder of .txt, .md or .html files")
+        raise InvalidInput(f"{folder}: no such folder; pass --docs with a folder of {FORMATS} files")
     paths = sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in SUFFIXES)
     if not paths:
-        raise InvalidInput(f"{folder}: no .txt, .md or .html files in this folder")
+        raise InvalidInput(f"{folder}: no {FORMATS} files in this folder")
     seen: dict[str, Path] = {}
     for path in paths:
         try:

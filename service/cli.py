@@ -60,8 +60,8 @@ def _require(extra: str) -> None:
 
 @index_app.command("build")
 def index_build(
-    docs: Annotated[Path | None, typer.Option("--docs", help="Folder of .txt, .md, .html files.")]
-    = None,
+    docs: Annotated[Path | None, typer.Option(
+        "--docs", help="Folder of .txt, .md, .html, .pdf, .docx files.")] = None,
     data: DataOpt = None,
     force: Annotated[bool, typer.Option("--force", help="Re-embed every document (after a model change).")]
     = False,
@@ -391,7 +391,7 @@ AddressOpt = Annotated[str | None, typer.Option("--address", help="The Ray clust
 
 @cluster_app.command("ingest")
 def cluster_ingest(
-    docs: Annotated[Path, typer.Option("--docs", help="Folder of .txt, .md, .html files.")],
+    docs: Annotated[Path, typer.Option("--docs", help="Folder of .txt, .md, .html, .pdf, .docx files.")],
     out: Annotated[Path, typer.Option("--out", help="New folder for the sharded collection, on storage "
                                       "every node reaches.")],
     shards: Annotated[int, typer.Option("--shards", help="How many shards (citeqa indexes) to make.")],

@@ -70,7 +70,7 @@ def test_bad_input_gets_one_line_and_a_non_zero_exit(tmp_path, args, message):
 
 def test_empty_folder_is_an_error(tmp_path):
     result = run("index", "build", "--docs", str(tmp_path), "--data", str(tmp_path / "data"))
-    assert result.returncode == 1 and "no .txt, .md or .html files" in result.stderr
+    assert result.returncode == 1 and "no .txt, .md, .html, .pdf or .docx files" in result.stderr
 
 
 @pytest.mark.parametrize("command", ["eval", "bench"])

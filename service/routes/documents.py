@@ -15,6 +15,7 @@ from citeqa.index.errors import DocumentNotFound, InvalidInput, PayloadTooLarge,
 from citeqa.index.loading import (
     DOC_ID_MAX,
     DOC_ID_PATTERN,
+    FORMATS,
     SUFFIXES,
     TITLE_MAX,
     check_title,
@@ -140,7 +141,7 @@ async def _from_upload(request: Request, limit: float):
     title = check_title(form.get("title")) if isinstance(form.get("title"), str) else None
     name = upload.filename or ""
     if not name:
-        raise InvalidInput("file: the upload has no file name; name it with a .txt, .md or .html suffix")
+        raise InvalidInput(f"file: the upload has no file name; name it with a {FORMATS} suffix")
     try:
         return await run_in_threadpool(parse, data, name.replace("\\", "/").rsplit("/", 1)[-1],
                                        doc_id=doc_id if isinstance(doc_id, str) and doc_id else None,

@@ -10,7 +10,7 @@ const state = {
   history: [],        // earlier turns, sent with each question so follow-ups are understood
   busy: false,
   info: { auth: { writes: false, reads: false }, limits: { history_turns: 20, body_mb: 10 },
-    upload_types: [".txt", ".md", ".html", ".htm"] },
+    upload_types: [".txt", ".md", ".html", ".htm", ".pdf", ".docx"] },
   docs: new Map(),    // doc_id -> stored text, fetched when a source is first opened
   opener: null,       // the element that opened the side panel, focused again when it closes
   openings: 0,        // counts source openings, so only the latest fills the panel
@@ -60,7 +60,8 @@ function plain(error) {
     case 404: return `Not found: ${said}`;
     case 413: return `That file is too large: the limit is ${state.info.limits.body_mb} MB.`;
     case 415: return `That file cannot be added: ${said}`;
-    case 422: return `The request was not accepted: ${said}`;
+    case 422: return said.startsWith("file: ")  // the upload's file itself: broken, encrypted, empty
+      ? `That file cannot be added: ${said.slice(6)}` : `The request was not accepted: ${said}`;
     case 503: return "The index is still loading. Try again in a few seconds.";
     default: return `Something went wrong on the server (${error.status}): ${said}`;
   }
@@ -400,7 +401,7 @@ async function upload(event) {
   event.preventDefault();
   const file = $("file").files[0];
   if (!file) {
-    $("docs-error").textContent = "Choose a .txt, .md or .html file first.";
+    $("docs-error").textContent = "Choose a .txt, .md, .html, .pdf or .docx file first.";
     return;
   }
   write(async () => {

@@ -1,8 +1,10 @@
-"""Hypothesis over the parsers: whatever bytes arrive as .html, .md or .txt, parsing ends in a Document
-whose every span points into its stored text, or in the clear 415/422 error a user is shown; never in
-another exception (a 500 over HTTP, a traceback in `index build`)."""
+"""Hypothesis over the parsers: whatever bytes arrive as .html, .md, .txt, .pdf or .docx, parsing ends
+in a Document whose every span points into its stored text, or in the clear 415/422 error a user is
+shown; never in another exception (a 500 over HTTP, a traceback in `index build`)."""
 
 from __future__ import annotations
+
+import functools
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -11,6 +13,7 @@ from hypothesis import strategies as st
 from citeqa.index.errors import InvalidInput, UnsupportedDocument
 from citeqa.index.loading import TITLE_MAX, parse
 from citeqa.index.sentences import split_sentences
+from tests.support.realfiles import bash_manuals, docx_files
 
 # Pieces that make markup the parsers must cope with: tags of every kind the block parsers treat
 # specially, unclosed and stray ones, entities, comments, CDATA, prologs, Markdown syntax.
@@ -57,6 +60,31 @@ def test_any_markdown_parses_or_is_refused_clearly(text):
 
 @FUZZ
 @given(st.binary(max_size=400))
-@pytest.mark.parametrize("name", ["a.txt", "a.md", "a.html"])
+@pytest.mark.parametrize("name", ["a.txt", "a.md", "a.html", "a.pdf", "a.docx"])
 def test_any_bytes_parse_or_are_refused_clearly(name, data):
     check(data, name)
+
+
+@functools.cache
+def real_files() -> dict[str, bytes]:
+    """Two pages of the Bash manual's PDF and a Word file with a table (tests/support/realfiles.py)."""
+    from tests.index.test_formats import pages_of
+
+    return {"manual.pdf": pages_of((bash_manuals() / "bashref.pdf").read_bytes(), [10, 11]),
+            "table.docx": (docx_files() / "tbl-cell-access.docx").read_bytes()}
+
+
+DAMAGE = st.tuples(st.lists(st.tuples(st.floats(0, 1, exclude_max=True), st.integers(0, 255)), max_size=30),
+                   st.floats(0.05, 1))
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(DAMAGE)
+@pytest.mark.parametrize("name", ["manual.pdf", "table.docx"])
+def test_damaged_real_pdf_and_word_files_parse_or_are_refused_clearly(name, damage):
+    """Bytes overwritten here and there, the file cut short: what a bad disk or a broken download does."""
+    flips, kept = damage
+    data = bytearray(real_files()[name])
+    for at, byte in flips:
+        data[int(at * len(data))] = byte
+    check(bytes(data[:max(1, int(kept * len(data)))]), name)

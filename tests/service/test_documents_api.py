@@ -83,6 +83,40 @@ def test_an_uploaded_html_file_is_reduced_to_text_and_replaced_by_a_second_uploa
     assert httpx.delete(f"{srv.url}/v1/documents/bees", headers=AUTH).status_code == 204
 
 
+def test_uploaded_pdf_and_word_files_are_cited_from_their_text(srv):
+    """Real files (tests/support/realfiles.py): two pages of the Bash manual's PDF, a Word file."""
+    from tests.index.test_formats import pages_of
+    from tests.support.realfiles import bash_manuals, docx_files
+
+    pdf = pages_of((bash_manuals() / "bashref.pdf").read_bytes(), [10, 11])
+    created = httpx.post(f"{srv.url}/v1/documents", files={"file": ("quoting.pdf", pdf, "application/pdf")},
+                         headers=AUTH, timeout=120)
+    assert created.status_code == 201, created.text
+    assert created.json()["doc_id"] == "quoting" and created.json()["chunks"] > 0
+    body = ask(srv.url, "What is the Bash escape character?")
+    check_reply(body, text_getter(srv.url))
+    assert body["citations"] and body["citations"][0]["doc_id"] == "quoting"
+    assert "backslash" in body["citations"][0]["quote"]
+    word = (docx_files() / "tbl-cell-access.docx").read_bytes()
+    created = httpx.post(f"{srv.url}/v1/documents", files={"file": ("cells.docx", word)}, headers=AUTH,
+                         timeout=60)
+    assert created.status_code == 201 and created.json()["doc_id"] == "cells", created.text
+    assert httpx.get(f"{srv.url}/v1/documents/cells").json()["text"].startswith("1 | 2 | 3")
+    for doc_id in ("quoting", "cells"):
+        assert httpx.delete(f"{srv.url}/v1/documents/{doc_id}", headers=AUTH).status_code == 204
+
+
+def test_unreadable_pdf_and_word_uploads_get_a_clear_error_and_change_nothing(srv):
+    before = stored(srv.url)
+    for name, data, status, said in [("scan.pdf", b"%PDF-1.4 truncated", 422, "not a readable PDF"),
+                                     ("memo.docx", b"PK\x03\x04 truncated", 422, "not a readable Word")]:
+        refused = httpx.post(f"{srv.url}/v1/documents", files={"file": (name, data)}, headers=AUTH,
+                             timeout=60)
+        assert refused.status_code == status and said in refused.json()["error"]["message"], refused.text
+        assert refused.json()["error"]["message"].startswith("file: ")
+    assert stored(srv.url) == before
+
+
 def test_asks_running_while_documents_come_and_go_see_one_state_or_the_other(srv):
     def churn(i):
         name = f"churn{i}"
@@ -138,7 +172,8 @@ BAD_WRITES = [
     ("json", {"text": "Some words here.", "doc_id": "../../etc"}, 422, "doc_id"),
     ("json", {"text": "Some words here.", "doc_id": "a" * 129}, 422, "doc_id"),
     ("json", {"title": "no text"}, 422, "text"), ("json", {"text": 5}, 422, "text"),
-    ("file", ("notes.pdf", b"%PDF-1.4 words"), 415, "notes.pdf"),
+    ("file", ("notes.pdf", b"%PDF-1.4 words"), 422, "file"),
+    ("file", ("notes.odt", b"PK\x03\x04 words"), 415, "notes.odt"),
     ("file", ("latin1.txt", "caf\xe9 cr\xe8me".encode("latin-1")), 415, "latin1.txt"),
     ("file", ("nul.txt", b"abc\x00def"), 415, "nul.txt"),
     ("file", ("empty.md", b"   \n"), 422, "file"),

@@ -3,6 +3,8 @@
 Every test also fails if the page logs a console error (see `open_page`).
 """
 
+import re
+
 import httpx
 import pytest
 from playwright.sync_api import expect
@@ -164,14 +166,22 @@ def test_a_document_uploaded_in_the_panel_is_cited_then_deleted(writable, open_p
     page = tab.page
     page.locator("#open-docs").click()
     page.locator("#upload-button").click()
-    expect(page.locator("#docs-error")).to_have_text("Choose a .txt, .md or .html file first.")
+    expect(page.locator("#docs-error")).to_have_text("Choose a .txt, .md, .html, .pdf or .docx file first.")
 
     tab.allow(415)
-    pdf = tmp_path / "scan.pdf"
-    pdf.write_bytes(b"%PDF-1.4 not text")
+    odt = tmp_path / "notes.odt"
+    odt.write_bytes(b"PK\x03\x04 not a text format")
+    page.locator("#file").set_input_files(odt)
+    page.locator("#upload-button").click()
+    expect(page.locator("#docs-error")).to_contain_text("That file cannot be added: notes.odt: unsupported")
+
+    tab.allow(422)
+    pdf = tmp_path / "broken.pdf"
+    pdf.write_bytes(b"%PDF-1.4 cut short")
     page.locator("#file").set_input_files(pdf)
     page.locator("#upload-button").click()
-    expect(page.locator("#docs-error")).to_contain_text("That file cannot be added:")
+    expect(page.locator("#docs-error")).to_have_text(re.compile(
+        r"^That file cannot be added: broken\.pdf: not a readable PDF .*save or print it to PDF again$"))
 
     path = tmp_path / "saltmarsh.md"
     path.write_text(LIGHTHOUSE, encoding="utf-8")

@@ -1,0 +1,257 @@
+"""PDF files into blocks (blocks.py), through PDFium (pypdfium2): of pypdfium2, pypdf and pdfplumber it
+read Debian's bash manuals closest to their HTML builds, 10 to 100 times faster (bench/pdf_extractors.py,
+docs/formats.md).
+
+A PDF holds positioned characters, not structure; the structure is read from the page, with rules that
+hold for any document because they are statistics of the document itself:
+- lines, as PDFium orders them, with each character's font size, weight, font and position;
+- running headers, footers and page numbers: a line at the top or bottom of a page whose text (digits
+  aside) and size recur at the edges of several pages, or that is only a page number;
+- headings: short lines set larger than the body text (its most common size; the larger the size, the
+  higher the level), or wholly bold at body size, below those;
+- code: lines in a monospaced font (the same advance for every glyph), kept line by line;
+- list items: lines that begin with a bullet or a number and a stop, and contents entries (dot leaders
+  and a page number);
+- paragraphs: lines joined while the gap between them is the body's usual line pitch, across page
+  breaks when a paragraph did not end, with words hyphenated at a line's end joined again.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import re
+import statistics
+from collections import Counter, defaultdict
+from dataclasses import dataclass
+
+from citeqa.index.blocks import CODE, HEADING, LIST_ITEM, PARAGRAPH, Block, sectioned
+from citeqa.index.errors import InvalidInput, UnsupportedDocument
+
+EDGE_LINES = 2  # lines at the top and at the bottom of a page that may be running headers or footers
+RECUR = 3  # pages an edge line must recur on to be a running header or footer
+MONO_GLYPHS = 12  # different glyphs a font must show before it is judged monospaced
+HEADING_MAX = 120  # characters: a longer line is prose, whatever its size
+BULLET = re.compile(r"^(?:[\u2022\u2023\u2043\u2219\u25aa\u25ab\u25cf\u25e6\u2013\u2014*\-]|\(?\d{1,3}[.)]|"
+                    r"\(?[a-z][.)])\s")
+PAGE_NUMBER = re.compile(r"^(?:page\s+)?(?:\d{1,5}|[ivxlcdm]{1,8})(?:\s*(?:/|of)\s*\d{1,5})?$", re.I)
+HYPHENS = ("-", "\u00ad", "\u2010", "\x02")  # PDFium reports a soft hyphen at a line's end as \x02
+LEADERS = re.compile(r"(?:\.\s?){4,}\s*\S{1,8}$")  # a contents entry: dot leaders, then its page
+END = re.compile(r"[.!?:;)\]\"\u201d]$")
+
+
+@dataclass
+class Line:
+    page: int
+    text: str
+    size: float  # the most common font size of its characters
+    bold: bool
+    font: str
+    left: float
+    base: float  # the baseline's height on the page (ink boxes vary with the letters; baselines do not)
+    right: float
+
+
+def _open(data: bytes, name: str):
+    import pypdfium2 as pdfium
+
+    try:
+        return pdfium.PdfDocument(data)
+    except pdfium.PdfiumError as exc:
+        if "password" in str(exc).lower():
+            raise InvalidInput(f"{name}: the PDF is encrypted; save it without a password and upload it "
+                               f"again") from None
+        raise InvalidInput(f"{name}: not a readable PDF ({exc}); save or print it to PDF again") from None
+
+
+def _page_lines(textpage, page: int, fonts: dict[str, list[tuple[str, float]]]) -> list[Line]:
+    """The page's lines. `fonts` gathers, per font, glyphs and their advance over the font size, between
+    glyphs next to each other in a word (the monospace test)."""
+    import pypdfium2.raw as raw
+
+    n = raw.FPDFText_CountChars(textpage)
+    name, flags = ctypes.create_string_buffer(128), ctypes.c_int()
+    left, right, bottom, top = (ctypes.c_double() for _ in range(4))
+    x, y = ctypes.c_double(), ctypes.c_double()
+    lines: list[Line] = []
+    chars: list[str] = []
+    sizes: Counter[float] = Counter()
+    weights: list[bool] = []
+    fonts_in_line: Counter[str] = Counter()
+    box = [float("inf"), float("-inf")]  # left, right
+    bases: list[float] = []
+    last: tuple[str, float, str] | None = None  # font, x origin and character of the glyph just before
+
+    def close() -> None:
+        nonlocal chars, sizes, weights, fonts_in_line, box, last, bases
+        text = "".join(chars).strip()
+        if text and sizes:
+            font = fonts_in_line.most_common(1)[0][0]
+            lines.append(Line(page, text, sizes.most_common(1)[0][0], sum(weights) > 0.9 * len(weights),
+                              font, box[0], statistics.median(bases), box[1]))
+        chars, sizes, weights, fonts_in_line, bases = [], Counter(), [], Counter(), []
+        box = [float("inf"), float("-inf")]
+        last = None
+
+    for i in range(n):
+        code = raw.FPDFText_GetUnicode(textpage, i)
+        if code in (10, 13):
+            if chars:
+                close()
+            continue
+        ch = chr(code) if code else ""
+        if raw.FPDFText_IsGenerated(textpage, i) == 1:  # a space PDFium put between words
+            chars.append(" " if ch.isspace() or not ch else ch)
+            last = None
+            continue
+        if ch.isspace():
+            chars.append(ch)
+            last = None
+            continue
+        size = round(raw.FPDFText_GetFontSize(textpage, i), 1)
+        raw.FPDFText_GetCharOrigin(textpage, i, ctypes.byref(x), ctypes.byref(y))
+        if bases and abs(y.value - bases[-1]) > 0.6 * max(size, 1.0) and x.value < box[1]:
+            close()  # the next line, with no line break between (PDFium leaves some out)
+        chars.append(ch)
+        raw.FPDFText_GetFontInfo(textpage, i, name, len(name), ctypes.byref(flags))
+        font = name.value.decode("latin-1")
+        sizes[size] += 1
+        fonts_in_line[font] += 1
+        weights.append(raw.FPDFText_GetFontWeight(textpage, i) >= 600 or bool(flags.value & (1 << 18)))
+        raw.FPDFText_GetCharBox(textpage, i, ctypes.byref(left), ctypes.byref(right), ctypes.byref(bottom),
+                                ctypes.byref(top))
+        box = [min(box[0], left.value), max(box[1], right.value)]
+        bases.append(y.value)
+        if last is not None and last[0] == font and size > 0 and 0 < x.value - last[1] < 2 * size:
+            fonts[font].append((last[2], (x.value - last[1]) / size))  # the glyph before, its advance
+        last = (font, x.value, ch)
+    close()
+    return lines
+
+
+def _monospaced(fonts: dict[str, list[tuple[str, float]]]) -> set[str]:
+    """Fonts whose glyphs, many different ones, all advance alike: a proportional font's advances vary
+    by a fifth or more. (Dot leaders alone advance alike too, hence the many glyphs.)"""
+    out = set()
+    for font, seen in fonts.items():
+        advances = [a for _, a in seen]
+        if len({g for g, _ in seen}) >= MONO_GLYPHS and \
+                statistics.pstdev(advances) < 0.03 * statistics.fmean(advances):
+            out.add(font)
+    return out
+
+
+def _key(line: Line) -> tuple[str, float]:
+    return re.sub(r"\d+", "#", " ".join(line.text.lower().split())), line.size
+
+
+def _without_running(pages: list[list[Line]]) -> list[Line]:
+    """Every line but running headers, footers and page numbers."""
+    recurring: Counter[tuple[str, float]] = Counter()
+    for lines in pages:
+        edges = {_key(line) for line in lines[:EDGE_LINES] + lines[-EDGE_LINES:]}
+        recurring.update(edges)
+    out = []
+    for lines in pages:
+        edge = set(map(id, lines[:EDGE_LINES] + lines[-EDGE_LINES:]))
+        for line in lines:
+            if id(line) in edge and (recurring[_key(line)] >= RECUR or PAGE_NUMBER.match(line.text)):
+                continue
+            out.append(line)
+    return out
+
+
+def _join(text: str, more: str) -> str:
+    """Two lines of one paragraph: a word hyphenated at the line's end is joined again."""
+    if text.endswith(HYPHENS) and len(text) > 1 and text[-2].isalpha() and more[:1].islower():
+        return text[:-1] + more
+    return f"{text} {more}"
+
+
+def _blocks(lines: list[Line], mono: set[str]) -> list[Block]:
+    body_lines = [ln for ln in lines if ln.font not in mono]
+    sizes = Counter()
+    for ln in body_lines:
+        sizes[ln.size] += len(ln.text)
+    body = sizes.most_common(1)[0][0] if sizes else 0.0
+    larger = sorted({ln.size for ln in body_lines if ln.size > body * 1.1 and len(ln.text) <= HEADING_MAX},
+                    reverse=True)
+    levels = {size: min(i + 1, 6) for i, size in enumerate(larger)}
+    bold_level = min(len(larger) + 1, 6)
+    pitches = [a.base - b.base for a, b in zip(lines, lines[1:], strict=False)
+               if a.page == b.page and a.size == body == b.size and a.font not in mono and b.font not in mono]
+    pitch = statistics.median([abs(p) for p in pitches if p]) if any(pitches) else body * 1.2
+    width = max((ln.right for ln in body_lines), default=0) - min((ln.left for ln in body_lines), default=0)
+    right = max((ln.right for ln in body_lines), default=0)
+
+    blocks: list[Block] = []
+    kind, text, code, prev = None, "", [], None
+
+    def flush() -> None:
+        nonlocal kind, text, code
+        if kind == CODE and code:
+            blocks.append(Block(CODE, "\n".join(code)))
+        elif kind and text.strip():
+            blocks.append(Block(kind, " ".join(text.split())))
+        kind, text, code = None, "", []
+
+    for ln in lines:
+        if ln.font in mono:
+            if kind != CODE:
+                flush()
+                kind = CODE
+            code.append(ln.text)
+            prev = ln
+            continue
+        heading = levels.get(ln.size) if len(ln.text) <= HEADING_MAX and not LEADERS.search(ln.text) else None
+        if heading is None and ln.bold and ln.size <= body * 1.1 and len(ln.text) <= HEADING_MAX // 2 \
+                and not END.search(ln.text) and not BULLET.match(ln.text):
+            heading = bold_level
+        if heading is not None:
+            flush()
+            if blocks and blocks[-1].kind == HEADING and blocks[-1].level == heading and prev is not None \
+                    and prev.page == ln.page and abs(prev.base - ln.base) <= 1.5 * ln.size:
+                blocks[-1] = Block(HEADING, f"{blocks[-1].text} {ln.text}", heading)  # one heading, two lines
+            else:
+                blocks.append(Block(HEADING, ln.text, heading))
+            prev = ln
+            continue
+        starts_item = bool(BULLET.match(ln.text) or LEADERS.search(ln.text))
+        new = kind not in (PARAGRAPH, LIST_ITEM) or starts_item or prev is None
+        if not new and prev.page == ln.page:
+            gap = prev.base - ln.base
+            ended = END.search(prev.text) is not None
+            new = gap > 1.2 * pitch or gap < 0 or (ended and prev.right < right - 0.15 * width) or \
+                (ended and ln.left > prev.left + 0.8 * ln.size)  # an indented first line
+        elif not new:  # a page break: the paragraph goes on unless it had ended
+            new = END.search(prev.text) is not None
+        if new:
+            flush()
+            kind, text = (LIST_ITEM if starts_item else PARAGRAPH), ln.text
+        else:
+            text = _join(text, ln.text)
+        prev = ln
+    flush()
+    return blocks
+
+
+def parse(data: bytes, name: str) -> tuple[str, list[Block]]:
+    """The document's title (its metadata's, else its first top-level heading's) and its blocks, with
+    their section paths."""
+    import pypdfium2 as pdfium
+
+    pdf = _open(data, name)
+    try:
+        fonts: dict[str, list[tuple[str, float]]] = defaultdict(list)
+        pages = [_page_lines(pdf[i].get_textpage(), i + 1, fonts) for i in range(len(pdf))]
+        title = " ".join((pdf.get_metadata_dict().get("Title") or "").split())
+    except pdfium.PdfiumError as exc:  # a page PDFium cannot read
+        raise InvalidInput(f"{name}: not a readable PDF ({exc}); save or print it to PDF again") from None
+    finally:
+        pdf.close()
+    blocks = _blocks(_without_running(pages), _monospaced(fonts)) if any(pages) else []
+    if not blocks:
+        raise UnsupportedDocument(f"{name}: the PDF has no text layer (a scan?); OCR is not supported, so "
+                                  f"run it through an OCR tool first")
+    if not title:
+        title = next((b.text for b in blocks if b.kind == HEADING), "")
+    return title, sectioned(blocks)
