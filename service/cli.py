@@ -14,6 +14,7 @@ import typer
 from pydantic import ValidationError
 
 from citeqa.index.errors import CiteqaError
+from citeqa.service import terminal
 from citeqa.service.config import Settings, problems
 
 app = typer.Typer(help="citeqa: answers from your documents, every statement cited.",
@@ -25,6 +26,23 @@ cluster_app = typer.Typer(help="Past one machine: ingest and serve a sharded col
 app.add_typer(cluster_app, name="cluster")
 
 DataOpt = Annotated[Path | None, typer.Option("--data", help="Data folder (default: CITEQA_DATA_DIR, var/).")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print the API's JSON instead of text.")]
+UrlOpt = Annotated[str | None, typer.Option("--url", help="Ask a running server (e.g. http://127.0.0.1:8000) "
+                                            "instead of loading the index here.")]
+
+
+def _version(value: bool) -> None:
+    if value:
+        from importlib.metadata import version
+
+        typer.echo(f"citeqa {version('citeqa')}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
+                                                help="Print the version and exit.")] = False) -> None:
+    """citeqa: answers from your documents, every statement cited."""
 
 
 def _fail(message: str) -> None:
@@ -71,6 +89,8 @@ def index_build(
 
     settings = _settings(data_dir=("--data", data), docs_dir=("--docs", docs))
     folder = settings.docs_dir
+    if folder is None:
+        _fail("say which folder to index: citeqa index build --docs FOLDER (or set CITEQA_DOCS_DIR)")
     try:
         report = sync_folder(settings.data_dir, folder, settings.embedder(), settings.chunk_params(),
                              force=force)
@@ -87,7 +107,7 @@ def index_build(
 
 
 @index_app.command("stats")
-def index_stats(data: DataOpt = None) -> None:
+def index_stats(data: DataOpt = None, as_json: JsonOpt = False) -> None:
     """What the index holds and which model built it."""
     from citeqa.index import derived
     from citeqa.index.snapshot import INDEX_DIR, store_at
@@ -99,6 +119,11 @@ def index_stats(data: DataOpt = None) -> None:
         _fail(f"no index in {where}; build it with: citeqa index build --data {where}")
     counts, meta = store.counts(), store.meta()
     pending = derived.pending(store, settings.data_dir / INDEX_DIR)
+    if as_json:
+        typer.echo(terminal.as_json({"data": str(settings.data_dir), "model": meta.get("model"),
+                                     "dim": int(meta["dim"]) if meta.get("dim") else None, **counts,
+                                     "fingerprint": store.fingerprint(), "changed_since_merge": pending}))
+        return
     typer.echo(f"data:        {settings.data_dir}")
     typer.echo(f"model:       {meta.get('model', '-')} ({meta.get('dim', '-')} dimensions)")
     for key in ("documents", "chunks", "sentences"):
@@ -115,20 +140,24 @@ def search(
     question: Annotated[str, typer.Argument(help="What to look for.")],
     k: Annotated[int | None, typer.Option("--k", help="Passages to show (default: CITEQA_TOP_K).")] = None,
     data: DataOpt = None,
-    mode: Annotated[str, typer.Option(help="hybrid, dense or bm25.")] = "hybrid",
+    mode: Annotated[str, typer.Option(help="hybrid, dense or bm25 (here only; a server searches hybrid).")]
+    = "hybrid",
+    url: UrlOpt = None,
+    as_json: JsonOpt = False,
 ) -> None:
     """Show the passages that best match QUESTION."""
     if not question.strip():
         _fail("QUESTION is empty; say what to look for")
     settings = _settings(data_dir=("--data", data), top_k=("--k", k))
     try:
-        passages = settings.engine().load().search(question, k=settings.top_k, mode=mode)
+        if url:
+            body = terminal.call(url, "/v1/search", query={"q": question.strip(), "k": settings.top_k})
+        else:
+            found = settings.engine().load().search(question, k=settings.top_k, mode=mode)
+            body = {"query": question.strip(), "results": [p.as_dict() for p in found]}
     except CiteqaError as exc:
         _fail(exc.message)
-    for p in passages:
-        snippet = " ".join(p.text.split())
-        typer.echo(f"{p.rank}. [{p.score:.4f}] {p.doc_id} {p.start}-{p.end}  {p.title}")
-        typer.echo(f"   {snippet[:300]}{'…' if len(snippet) > 300 else ''}")
+    typer.echo(terminal.as_json(body) if as_json else terminal.passages(body["results"]))
 
 
 @app.command()
@@ -137,6 +166,8 @@ def ask(
     k: Annotated[int | None, typer.Option("--k", help="Passages to retrieve (default: CITEQA_TOP_K).")]
     = None,
     data: DataOpt = None,
+    url: UrlOpt = None,
+    as_json: JsonOpt = False,
 ) -> None:
     """Answer QUESTION from the documents, with numbered citations."""
     from citeqa.answer.pipeline import ask as ask_question
@@ -144,11 +175,15 @@ def ask(
     if not question.strip():
         _fail("QUESTION is empty; ask something")
     settings = _settings(data_dir=("--data", data), top_k=("--k", k))
-    reply = ask_question(settings.engine().load(), question.strip(), threshold=settings.abstain_threshold,
-                         top_k=settings.top_k)
-    typer.echo(reply.answer.answer)
-    for c in reply.answer.citations:
-        typer.echo(f"[{c.id}] {c.doc_id} {c.start}-{c.end}  {c.title}")
+    try:
+        if url:
+            body = terminal.call(url, "/v1/ask", {"question": question.strip(), "top_k": k})
+        else:
+            body = ask_question(settings.engine().load(), question.strip(),
+                                threshold=settings.abstain_threshold, top_k=settings.top_k).as_dict()
+    except CiteqaError as exc:
+        _fail(exc.message)
+    typer.echo(terminal.as_json(body) if as_json else terminal.answer(body))
 
 
 @app.command()

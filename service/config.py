@@ -22,7 +22,8 @@ class Settings(BaseSettings):
                                       validate_default=True)
 
     data_dir: Path = Field(Path("var"), description="Where the SQLite database and index files live.")
-    docs_dir: Path = Field(Path("seeds"), description="Folder `citeqa index build` reads by default.")
+    docs_dir: Path | None = Field(None, description="Folder `citeqa index build` reads when --docs is not "
+                                  "given.")
     seed_dir: Path | None = Field(None, description="When the data folder has never held an index, "
                                   "`citeqa serve` first builds one from this folder (the container sets "
                                   "its seeds). An index once built is never re-seeded.")
@@ -103,8 +104,9 @@ class Settings(BaseSettings):
         "(`https://a.example,https://b.example`, or `*` for any). Empty, the default: none.")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", description="Least severe "
                                                                    "log line written.")
-    log_format: Literal["json", "text"] = Field("json", description="Log lines as JSON objects (one per "
-                                                "line, with the request id) or as plain text.")
+    log_format: Literal["auto", "json", "text"] = Field(
+        "auto", description="Log lines as JSON objects (one per line, with the request id) or as plain "
+        "text; `auto`: text when they go to a terminal, JSON otherwise (a file, a pipe, a container's log).")
 
     @field_validator("cors_origins", "allowed_hosts", mode="before")
     @classmethod

@@ -9,6 +9,7 @@ people's questions.
 from __future__ import annotations
 
 import logging
+import sys
 from contextvars import ContextVar
 
 from citeqa.index.loading import CONTROL
@@ -34,7 +35,10 @@ class RequestIdFilter(logging.Filter):
 
 
 def config(level: str, fmt: str) -> dict:
-    """A logging.dictConfig for the service and uvicorn (passed to uvicorn as its log_config)."""
+    """A logging.dictConfig for the service and uvicorn (passed to uvicorn as its log_config). `fmt`
+    "auto" writes text to a terminal, where a person reads it, and JSON anywhere else."""
+    if fmt == "auto":
+        fmt = "text" if sys.stderr.isatty() else "json"
     formatter = ({"()": "pythonjsonlogger.json.JsonFormatter", "timestamp": "time",
                   "fmt": "{levelname}{name}{process}{message}", "style": "{",
                   "rename_fields": {"levelname": "level", "name": "logger"}}

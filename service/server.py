@@ -27,6 +27,7 @@ from uvicorn.supervisors import Multiprocess
 
 from citeqa.service import logs
 from citeqa.service.config import Settings
+from citeqa.service.terminal import page_url
 
 log = logging.getLogger("citeqa")
 
@@ -117,6 +118,7 @@ def run_workers(settings: Settings) -> None:
                             timeout_keep_alive=settings.keep_alive_s,
                             timeout_graceful_shutdown=settings.shutdown_timeout_s)
     sock = config.bind_socket()
+    say_where(settings)
     try:
         Multiprocess(config, sockets=[sock]).run()
     finally:
@@ -129,7 +131,14 @@ def make_server(settings: Settings, app: FastAPI) -> uvicorn.Server:
                             http=protocol(settings.header_timeout_s),
                             timeout_keep_alive=settings.keep_alive_s,
                             timeout_graceful_shutdown=settings.shutdown_timeout_s)
+    say_where(settings)
     return uvicorn.Server(config)
+
+
+def say_where(settings: Settings) -> None:
+    """Where a person opens the page (logged once logging is set up: text on a terminal, else JSON)."""
+    log.info("the chat page will be at %s (the API's reference at /docs); Ctrl-C stops it",
+             page_url(settings.host, settings.port))
 
 
 def run_server(server: uvicorn.Server) -> None:

@@ -1,6 +1,8 @@
 """The command line, run as a user runs it: summaries on success, one plain line on failure."""
 
+import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -51,7 +53,8 @@ def test_stats_and_search(built):
     found = run("search", "Which oil companies did the sanctions hit?", "--k", "3", "--data", str(data))
     assert found.returncode == 0, found.stderr
     lines = found.stdout.splitlines()
-    assert lines[0].startswith("1. ") and "000_43ab17fb5869de75" in lines[0]  # the Lukoil/Rosneft passage
+    first = " ".join(found.stdout.split("\n2. ")[0].split())  # the first result, however it was wrapped
+    assert lines[0].startswith("1. ") and "(000_43ab17fb5869de75)" in first  # the Lukoil/Rosneft passage
     assert sum(line[:3] in ("1. ", "2. ", "3. ") for line in lines) == 3
 
 
@@ -81,3 +84,47 @@ def test_a_missing_optional_extra_is_named_in_one_line(command, tmp_path):
     done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert done.returncode == 1 and done.stderr.count("\n") == 1, done.stderr
     assert "pip install 'citeqa[eval]'" in done.stderr and "matplotlib" in done.stderr
+
+
+def test_version():
+    result = run("--version")
+    assert result.returncode == 0 and re.fullmatch(r"citeqa \d+\.\d+\.\d+\n", result.stdout), result.stdout
+
+
+def test_outside_the_repository_nothing_relies_on_a_hidden_seeds_folder(tmp_path):
+    result = run("index", "build", "--data", str(tmp_path / "data"), cwd=tmp_path)
+    assert result.returncode == 1 and result.stderr.count("\n") == 1
+    assert "citeqa index build --docs FOLDER" in result.stderr
+
+
+def test_stats_as_json(built):
+    _, data, _ = built
+    stats = json.loads(run("index", "stats", "--data", str(data), "--json").stdout)
+    assert stats["documents"] == 5 and stats["model"] == "all-MiniLM-L6-v2" and stats["dim"] == 384
+
+
+def test_ask_and_search_a_running_server_print_its_answer_with_the_quotes(server):
+    question = "What did Kyiv admit on Monday about Russian troops in Pokrovsk?"
+    body = json.loads(run("ask", question, "--url", server, "--json").stdout)
+    assert body["question"] == question and body["citations"] and not body["abstained"]
+    shown = run("ask", question, "--url", server)
+    assert shown.returncode == 0, shown.stderr
+    flat = " ".join(shown.stdout.split())
+    assert flat.startswith(" ".join(body["answer"].split()))
+    assert max(len(line) for line in shown.stdout.splitlines()) <= 100  # wrapped
+    for c in body["citations"]:
+        assert f"[{c['id']}] {c['title']} ({c['doc_id']})" in flat
+        assert f"“{' '.join(c['quote'].split())}”" in flat  # the words it quotes, not where they are
+        assert f"{c['start']}-{c['end']}" not in flat
+    found = json.loads(run("search", "oil sanctions", "--url", server, "--k", "3", "--json").stdout)
+    assert [r["rank"] for r in found["results"]] == [1, 2, 3]
+
+
+@pytest.mark.parametrize("args, message", [
+    (["ask", "Where is Pokrovsk?", "--url", "http://127.0.0.1:9"], "could not reach http://127.0.0.1:9"),
+    (["ask", "Where is Pokrovsk? " * 400, "--url", "SERVER"], "answered 422: question"),
+])
+def test_a_server_that_cannot_answer_is_one_line(server, args, message):
+    result = run(*[server if a == "SERVER" else a for a in args])
+    assert result.returncode == 1 and result.stderr.count("\n") == 1 and message in result.stderr, \
+        result.stderr

@@ -107,9 +107,25 @@ def test_text_logs_are_available_for_a_terminal(seeds_data, tmp_path):
     assert reply.headers["x-request-id"] in line and not line.startswith("{")
 
 
+def test_logs_are_text_on_a_terminal_and_json_elsewhere_by_default(monkeypatch):
+    from citeqa.service import logs
+
+    for tty, formatter in ((True, "citeqa.service.logs.TextFormatter"),
+                           (False, "pythonjsonlogger.json.JsonFormatter")):
+        monkeypatch.setattr(sys.stderr, "isatty", lambda tty=tty: tty)
+        assert logs.config("INFO", "auto")["formatters"]["main"]["()"] == formatter
+
+
+def test_serve_says_where_to_open_the_page(seeds_data, tmp_path):
+    server = Server("", seeds_data, {}, log=tmp_path / "server.log").start()
+    server.stop()
+    assert f"the chat page will be at {server.url}/ " in server.log_text()
+
+
 def test_bad_settings_stop_the_server_with_one_clear_line(seeds_data, tmp_path):
     server = Server("", seeds_data, {"CITEQA_LOG_FORMAT": "xml"}, log=tmp_path / "server.log")
-    with pytest.raises(RuntimeError, match="error: CITEQA_LOG_FORMAT: Input should be 'json' or 'text'"):
+    said = "error: CITEQA_LOG_FORMAT: Input should be 'auto', 'json' or 'text'"
+    with pytest.raises(RuntimeError, match=said):
         server.start()
 
 
