@@ -136,6 +136,18 @@ class ChatMessage(BaseModel):
         return self.content or ""
 
 
+class StreamOptions(BaseModel):
+    include_usage: bool = Field(False, description="End the stream with a chunk that holds `usage`.")
+
+
+class Usage(BaseModel):
+    """Tokens counted with the embedding model's tokenizer: citeqa runs no generative model."""
+
+    prompt_tokens: int
+    completion_tokens: int
+    total_tokens: int
+
+
 class ChatRequest(BaseModel):
     """OpenAI's chat-completions request; fields citeqa has no use for (temperature...) are ignored."""
 
@@ -146,6 +158,7 @@ class ChatRequest(BaseModel):
     model: str = "citeqa"
     messages: Annotated[list[ChatMessage], Field(min_length=1, max_length=1000)]
     stream: bool = False
+    stream_options: StreamOptions | None = None
     top_k: Annotated[int, Field(ge=1, le=MAX_TOP_K)] | None = None
     doc_ids: Annotated[list[DocId], Field(max_length=1000)] | None = None
 
@@ -167,6 +180,7 @@ class ChatCompletion(BaseModel):
     created: int
     model: str
     choices: list[ChatChoice]
+    usage: Usage
     citations: list[Citation] = Field(description="The citations of the answer, as in /v1/ask.")
     abstained: bool
 

@@ -4,10 +4,12 @@ still loading gets a plain JSON error with its status, never a stream that break
 
 from __future__ import annotations
 
+import re
 import time
 import uuid
 
 from fastapi import APIRouter
+from fastapi.concurrency import run_in_threadpool
 from pydantic import ValidationError
 
 from citeqa.answer.compose import unmarked
@@ -24,6 +26,7 @@ from citeqa.service.schemas import (
     ChatCompletion,
     ChatRequest,
     ErrorBody,
+    ModelCard,
     ModelList,
 )
 from citeqa.service.streaming import event_stream, pieces, sse, stream_doc
@@ -44,6 +47,14 @@ def list_models() -> dict:
     return {"data": [{"id": MODEL, "created": STARTED, "owned_by": "citeqa"}]}
 
 
+@router.get("/v1/models/{model_id}", response_model=ModelCard, dependencies=[ReadAccess],
+            responses={404: {"model": ErrorBody}, **ERROR_RESPONSES})
+def read_model(model_id: str) -> dict:
+    if model_id != MODEL:
+        raise UnknownModel(f"model_id: citeqa serves one model, {MODEL!r}, not {model_id!r}")
+    return list_models()["data"][0]
+
+
 @router.post("/v1/chat/completions", response_model=ChatCompletion, dependencies=[ReadAccess],
              responses={**stream_doc(None), 404: {"model": ErrorBody}, **WRITE_RESPONSES})
 async def create_chat_completion(asking: AskingDep, body: ChatRequest):
@@ -55,16 +66,22 @@ async def create_chat_completion(asking: AskingDep, body: ChatRequest):
     reply = await asking.answer(to_ask(body))
     completion_id, created = f"chatcmpl-{uuid.uuid4().hex}", int(time.time())
     citations = [c.as_dict() for c in reply.answer.citations]
+    count = asking.engine.embedder.count_tokens
+    used = await run_in_threadpool(usage, count, body, content(reply))
     if not body.stream:
         return {"id": completion_id, "object": "chat.completion", "created": created, "model": MODEL,
                 "choices": [{"index": 0, "finish_reason": "stop", "logprobs": None,
                              "message": {"role": "assistant", "content": content(reply)}}],
-                "citations": citations, "abstained": reply.answer.abstained}
+                "usage": used, "citations": citations, "abstained": reply.answer.abstained}
+    with_usage = body.stream_options is not None and body.stream_options.include_usage
 
-    def chunk(delta: dict, finish_reason: str | None = None, **extra) -> bytes:
+    def chunk(delta: dict | None, finish_reason: str | None = None, **extra) -> bytes:
+        choices = [] if delta is None else [{"index": 0, "delta": delta, "logprobs": None,
+                                             "finish_reason": finish_reason}]
+        # OpenAI's shape: with include_usage every chunk has "usage", null but in the last one
         return sse(None, {"id": completion_id, "object": "chat.completion.chunk", "created": created,
-                          "model": MODEL, "choices": [{"index": 0, "delta": delta, "logprobs": None,
-                                                       "finish_reason": finish_reason}], **extra})
+                          "model": MODEL, "choices": choices, **({"usage": None} if with_usage else {}),
+                          **extra})
 
     async def events():
         yield chunk({"role": "assistant", "content": ""})
@@ -72,6 +89,8 @@ async def create_chat_completion(asking: AskingDep, body: ChatRequest):
             if piece:
                 yield chunk({"content": piece})
         yield chunk({}, "stop", citations=citations, abstained=reply.answer.abstained)
+        if with_usage:
+            yield chunk(None, usage=used)
         yield sse(None, "[DONE]")
 
     return event_stream(events())
@@ -92,12 +111,30 @@ def to_ask(body: ChatRequest) -> AskRequest:
                                                          "history": "messages"}) from None
 
 
+def usage(count, body: ChatRequest, completion: str) -> dict:
+    """Tokens of the messages and of the reply, by the embedding model's tokenizer (`count`)."""
+    prompt = sum(count(m.text()) for m in body.messages)
+    completion_tokens = count(completion)
+    return {"prompt_tokens": prompt, "completion_tokens": completion_tokens,
+            "total_tokens": prompt + completion_tokens}
+
+
+_MARKDOWN = re.compile(r"([\\`*_\[\]<>|~#!])")
+
+
+def markdown_text(text: str) -> str:
+    """`text` to read as itself in Markdown: its punctuation that Markdown would act on, escaped."""
+    return _MARKDOWN.sub(r"\\\1", text)
+
+
 def sources(reply: Reply) -> str:
-    """The Sources list that follows the answer in a chat reply: one line per citation."""
+    """The Sources list that follows the answer in a chat reply: a Markdown list, one item per citation,
+    so every renderer (strict CommonMark too) keeps one line each, and the quotes read as written."""
     if not reply.answer.citations:
         return ""
-    lines = [f"[{c.id}] {one_line(c.title)}: “{unmarked(c.quote)}”" for c in reply.answer.citations]
-    return "\n\nSources:\n" + "\n".join(lines)
+    lines = [f"- \\[{c.id}\\] {markdown_text(one_line(c.title))}: “{markdown_text(unmarked(c.quote))}”"
+             for c in reply.answer.citations]
+    return "\n\nSources:\n\n" + "\n".join(lines)
 
 
 def content(reply: Reply) -> str:

@@ -4,10 +4,13 @@ The chat route is driven by the official `openai` client, as any chat tool would
 """
 
 import json
+import re
+from html import unescape
 
 import httpx
 import openai
 import pytest
+from markdown_it import MarkdownIt
 
 from citeqa.answer.compose import ABSTAIN_TEXT
 from tests.support.invariants import check_reply
@@ -79,14 +82,31 @@ def test_chat_completions_answer_with_markers_a_sources_list_and_structured_cita
     asked = httpx.post(f"{server}/v1/ask", json={"question": QUESTION}, timeout=30).json()
     content = completion.choices[0].message.content
     assert completion.model == "citeqa" and completion.choices[0].finish_reason == "stop"
-    answer, sources = content.split("\n\nSources:\n")
+    answer, _ = content.split("\n\nSources:\n\n")
     assert answer == asked["answer"]
-    lines = sources.splitlines()
-    assert len(lines) == len(asked["citations"]) >= 1
-    for line, citation in zip(lines, asked["citations"], strict=True):
-        assert line.startswith(f"[{citation['id']}] {citation['title']}: ")
-        assert " ".join(citation["quote"].split()) in line
+    # As a strict CommonMark renderer shows it: the Sources a list, one item a citation, read as written
+    html = MarkdownIt("commonmark").render(content)
+    items = [unescape(re.sub(r"<[^>]+>", "", item)) for item in re.findall(r"<li>(.*?)</li>", html, re.S)]
+    assert len(items) == len(asked["citations"]) >= 1
+    for item, citation in zip(items, asked["citations"], strict=True):
+        assert item == f"[{citation['id']}] {citation['title']}: “{' '.join(citation['quote'].split())}”"
     assert completion.model_extra["citations"] == asked["citations"]
+
+
+def test_usage_counts_tokens_with_the_models_tokenizer_and_streams_end_with_it(client, embedder):
+    messages = [{"role": "user", "content": QUESTION}]
+    whole = client.chat.completions.create(model="citeqa", messages=messages)
+    content = whole.choices[0].message.content
+    assert whole.usage.prompt_tokens == embedder.count_tokens(QUESTION) > 0
+    assert whole.usage.completion_tokens == embedder.count_tokens(content) > 0
+    assert whole.usage.total_tokens == whole.usage.prompt_tokens + whole.usage.completion_tokens
+    assert whole.choices[0].logprobs is None
+    chunks = list(client.chat.completions.create(model="citeqa", messages=messages, stream=True,
+                                                 stream_options={"include_usage": True}))
+    assert chunks[-1].choices == [] and chunks[-1].usage == whole.usage
+    assert all(c.usage is None for c in chunks[:-1])
+    plain = list(client.chat.completions.create(model="citeqa", messages=messages, stream=True))
+    assert all(c.usage is None and c.choices for c in plain)
 
 
 def test_streamed_chat_completions_add_up_to_the_same_reply(client):
@@ -127,6 +147,10 @@ def test_an_abstention_has_no_sources_list(client):
 
 def test_the_model_is_listed_and_bad_requests_are_refused_in_the_openai_error_shape(client):
     assert [m.id for m in client.models.list()] == ["citeqa"]
+    assert client.models.retrieve("citeqa").id == "citeqa"
+    with pytest.raises(openai.NotFoundError) as caught:
+        client.models.retrieve("gpt-4o")
+    assert caught.value.body["message"].startswith("model_id:")
     with pytest.raises(openai.NotFoundError) as caught:
         client.chat.completions.create(model="gpt-4o", messages=[{"role": "user", "content": QUESTION}])
     assert caught.value.body["message"].startswith("model:")

@@ -142,8 +142,9 @@ def test_titles_are_one_line_of_at_most_1000_characters(srv):
     chat = httpx.post(f"{srv.url}/v1/chat/completions", timeout=30, json={
         "messages": [{"role": "user", "content": "How many cars does the Ostel ferry carry?"}]}).json()
     assert chat["citations"] and chat["citations"][0]["title"] == "Ferry [9] forged: “line” and more"
-    sources = chat["choices"][0]["message"]["content"].split("Sources:\n", 1)[1].splitlines()
+    sources = chat["choices"][0]["message"]["content"].split("Sources:\n\n", 1)[1].splitlines()
     assert len(sources) == len(chat["citations"])  # one line per citation, none forged
+    assert sources[0].startswith("- \\[1\\] Ferry \\[9\\] forged: “line” and more: ")  # no link, no list
 
 
 @pytest.mark.parametrize("doc_id", ["nl\n", ".", "..", "...", "a/b", "x" * 129])
