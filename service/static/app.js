@@ -186,6 +186,11 @@ function passageItem(passage) {
   return item;
 }
 
+// "1 passage", "3 passages"
+function counted(n, word) {
+  return `${n.toLocaleString()} ${word}${n === 1 ? "" : "s"}`;
+}
+
 function newTurn(question) {
   $("intro").hidden = true;
   const turn = el("li", "turn");
@@ -201,12 +206,14 @@ function newTurn(question) {
   return { turn, reply, text, status };
 }
 
-function finishTurn(view, result) {
+// `waited`: milliseconds from sending the question to the whole answer, as the user lived them
+function finishTurn(view, result, waited) {
   const { turn, reply, text, status } = view;
   reply.setAttribute("aria-busy", "false");
-  turn.scrollIntoView({ block: "start" }); // the answer is read from its beginning
   renderAnswer(text, result.answer, result.citations);
-  const seconds = (result.timings_ms.total / 1000).toFixed(2);
+  const seconds = (waited / 1000).toFixed(waited < 10000 ? 1 : 0);
+  // Scrolled once the turn holds everything: the answer is read from its beginning, not under the box
+  requestAnimationFrame(() => turn.scrollIntoView({ block: "start" }));
   if (result.abstained) {
     reply.classList.add("abstained");
     reply.prepend(el("p", "label", "Not in the documents"));
@@ -217,7 +224,7 @@ function finishTurn(view, result) {
     reply.append(list);
     return;
   }
-  status.textContent = `Answered in ${seconds} s from ${result.passages.length} passages.`;
+  status.textContent = `Answered in ${seconds} s from ${counted(result.passages.length, "passage")}.`;
   const heading = el("h3", "sources-head", "Sources");
   const list = el("ol", "sources");
   list.setAttribute("aria-label", "Sources");
@@ -238,6 +245,7 @@ async function ask(question) {
   state.busy = true;
   $("send").disabled = true;
   $("ask-error").textContent = "";
+  const began = performance.now();
   const view = newTurn(question);
   const history = state.history.slice(-state.info.limits.history_turns);
   try {
@@ -251,7 +259,7 @@ async function ask(question) {
     let result = null;
     for await (const { event, data } of events(response)) {
       if (event === "passages") {
-        view.status.textContent = `Found ${data.passages.length} passages; choosing what answers…`;
+        view.status.textContent = `Found ${counted(data.passages.length, "passage")}; choosing what answers…`;
       } else if (event === "delta") {
         streamed += data.text;
         renderAnswer(view.text, streamed, null);
@@ -262,7 +270,7 @@ async function ask(question) {
       }
     }
     if (!result) throw new ApiError(502, "incomplete", "the answer stream ended early");
-    finishTurn(view, result);
+    finishTurn(view, result, performance.now() - began);
     state.history.push({ role: "user", content: question }, { role: "assistant", content: result.answer });
   } catch (error) {
     failTurn(view, plain(error));
@@ -370,7 +378,7 @@ function documentItem(doc) {
   const item = el("li", "doc");
   const about = el("div", "doc-about");
   about.append(el("span", "doc-title", doc.title),
-    el("span", "doc-meta", `${doc.doc_id} · ${doc.chars.toLocaleString()} characters · ${doc.chunks} passages`));
+    el("span", "doc-meta", `${doc.doc_id} · ${counted(doc.chars, "character")} · ${counted(doc.chunks, "passage")}`));
   const remove = el("button", "danger", "Delete");
   remove.type = "button";
   remove.setAttribute("aria-label", `Delete ${doc.title}`);
@@ -404,6 +412,24 @@ async function upload(event) {
     $("docs-error").textContent = "Choose a .txt, .md, .html, .pdf or .docx file first.";
     return;
   }
+  // The server names a document after its file (less the suffix): the same name replaces a document.
+  const docId = file.name.replace(/^.*[\\/]/, "").replace(/\.[^.]*$/, "");
+  const button = $("upload-button");
+  if (button.dataset.armed !== docId) {
+    let existing = null;
+    try {
+      existing = (await api("/v1/documents")).documents.find((d) => d.doc_id === docId);
+    } catch { /* the upload itself will say what is wrong */ }
+    if (existing) {
+      button.dataset.armed = docId;
+      button.textContent = "Replace it";
+      $("docs-status").textContent = `“${existing.title}” (${docId}) is already in the collection. Press “Replace it” to put this file in its place, or choose another file.`;
+      setTimeout(() => { button.dataset.armed = ""; button.textContent = "Upload"; }, 10000);
+      return;
+    }
+  }
+  button.dataset.armed = "";
+  button.textContent = "Upload";
   write(async () => {
     const form = new FormData();
     form.append("file", file);
@@ -411,7 +437,7 @@ async function upload(event) {
     const added = await api("/v1/documents", { method: "POST", body: form });
     state.docs.delete(added.doc_id);
     $("file").value = "";
-    $("docs-status").textContent = `Added “${added.title}” (${added.chunks} passages). You can ask about it now.`;
+    $("docs-status").textContent = `Added “${added.title}” (${counted(added.chunks, "passage")}). You can ask about it now.`;
   });
 }
 
@@ -476,6 +502,10 @@ function wire() {
     const text = question.value.trim();
     if (!text) {
       $("ask-error").textContent = "Type a question first.";
+      return;
+    }
+    if (state.busy) { // kept in the box, never lost: it can be sent once this answer is in
+      $("ask-error").textContent = "An answer is still coming; send this question when it is done.";
       return;
     }
     question.value = "";

@@ -188,8 +188,27 @@ def test_a_document_uploaded_in_the_panel_is_cited_then_deleted(writable, open_p
     page.locator("#file").set_input_files(path)
     page.locator("#upload-button").click()
     expect(page.locator("#docs-status")).to_contain_text("Added “The Saltmarsh Lighthouse Log”")
+    chunks = httpx.get(f"{writable}/v1/documents/saltmarsh").json()["chunks"]
+    expect(page.locator("#docs-status")).to_contain_text(f"({chunks} passage{'' if chunks == 1 else 's'})")
     item = page.locator(".doc", has_text="The Saltmarsh Lighthouse Log")
     expect(item).to_have_count(1)
+
+    # The same file name again: the page asks before it replaces the document
+    path.write_text(LIGHTHOUSE.replace("eleven winters", "twelve winters"), encoding="utf-8")
+    page.locator("#file").set_input_files(path)
+    page.locator("#upload-button").click()
+    expect(page.locator("#docs-status")).to_contain_text("is already in the collection")
+    expect(page.locator("#upload-button")).to_have_text("Replace it")
+    assert "eleven winters" in httpx.get(f"{writable}/v1/documents/saltmarsh").json()["text"]
+    page.locator("#upload-button").click()
+    expect(page.locator("#docs-status")).to_contain_text("Added “The Saltmarsh Lighthouse Log”")
+    expect(page.locator("#upload-button")).to_have_text("Upload")
+    assert "twelve winters" in httpx.get(f"{writable}/v1/documents/saltmarsh").json()["text"]
+    path.write_text(LIGHTHOUSE, encoding="utf-8")
+    page.locator("#file").set_input_files(path)
+    page.locator("#upload-button").click()
+    page.locator("#upload-button").click()
+    expect(page.locator("#docs-status")).to_contain_text("Added “The Saltmarsh Lighthouse Log”")
 
     question = "Who kept the Saltmarsh lighthouse?"
     expected = api_ask(writable, question)
@@ -300,3 +319,36 @@ def test_the_page_asks_for_the_api_key_before_changing_documents(seeds_data, tmp
         assert httpx.get(f"{server.url}/v1/documents/saltmarsh").status_code == 200
     finally:
         server.stop()
+
+
+def test_a_slow_answer_says_how_long_the_user_waited_and_a_question_typed_meanwhile_is_kept(server,
+                                                                                           open_page):
+    tab = open_page(server, PHONE)
+    page = tab.page
+    ask(page, QUESTION)  # a turn above, so the next one has to be scrolled to
+
+    page.evaluate("""() => {  // a slow network: the question reaches the server 2 s late
+      const send = window.fetch;
+      window.fetch = async (url, options) => {
+        if (String(url).includes("/v1/ask/stream")) await new Promise((done) => setTimeout(done, 2000));
+        return send(url, options);
+      };
+    }""")
+    page.locator("#question").fill("Who is Emil Kastehelmi?")
+    page.locator("#question").press("Enter")
+    page.locator("#question").fill("What did Kyiv admit on Monday?")
+    page.locator("#question").press("Enter")
+    expect(page.locator("#ask-error")).to_have_text(
+        "An answer is still coming; send this question when it is done.")
+    reply = page.locator(".turn").last.locator(".reply")
+    expect(reply).to_have_attribute("aria-busy", "false", timeout=30_000)
+    expect(page.locator("#question")).to_have_value("What did Kyiv admit on Monday?")  # not lost
+    said = reply.locator(".meta").text_content()
+    waited = float(re.search(r"Answered in ([\d.]+) s", said).group(1))
+    assert waited >= 2, said  # the server's own time is a few hundredths of a second
+    assert re.search(r"from \d+ passages?\.", said) and "1 passages" not in said
+    # the new turn is read from its beginning, not hidden under the question box
+    turn = page.locator(".turn").last
+    expect(turn.locator(".question")).to_be_in_viewport()
+    begins, box_top = turn.locator(".answer").bounding_box()["y"], page.locator("#ask").bounding_box()["y"]
+    assert begins < box_top, (begins, box_top)
