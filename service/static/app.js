@@ -214,6 +214,9 @@ function finishTurn(view, result, waited) {
   const seconds = (waited / 1000).toFixed(waited < 10000 ? 1 : 0);
   // Scrolled once the turn holds everything: the answer is read from its beginning, not under the box
   requestAnimationFrame(() => turn.scrollIntoView({ block: "start" }));
+  // Screen readers hear that the answer is in (the turn itself is not a live region: it streams)
+  $("announce").textContent = result.abstained ? "The documents do not answer this question."
+    : `Answer ready, with ${counted(result.citations.length, "source")}: ${oneLine(result.answer).slice(0, 200)}`;
   if (result.abstained) {
     reply.classList.add("abstained");
     reply.prepend(el("p", "label", "Not in the documents"));
@@ -232,12 +235,20 @@ function finishTurn(view, result, waited) {
   reply.append(heading, list);
 }
 
-function failTurn(view, message) {
+function failTurn(view, message, question) {
   view.reply.setAttribute("aria-busy", "false");
   view.reply.classList.add("failed");
   view.text.textContent = "";
   view.status.textContent = message;
   view.status.setAttribute("role", "alert");
+  const retry = el("button", "retry", "Retry");
+  retry.type = "button";
+  retry.addEventListener("click", () => {
+    if (state.busy) return;
+    view.turn.remove(); // the failed turn gives way to the new try
+    ask(question);
+  });
+  view.reply.append(retry);
 }
 
 async function ask(question) {
@@ -273,7 +284,7 @@ async function ask(question) {
     finishTurn(view, result, performance.now() - began);
     state.history.push({ role: "user", content: question }, { role: "assistant", content: result.answer });
   } catch (error) {
-    failTurn(view, plain(error));
+    failTurn(view, plain(error), question);
     if (error.status === 401) {
       openSide("docs", "Documents", $("question"));
       askForKey(null, "This server needs an API key to answer questions. Enter it, then ask again.");
@@ -348,7 +359,9 @@ async function openSource(span, opener) {
   if (opening !== state.openings) return;
   const mark = el("mark", "", text.slice(start, end));
   body.append(document.createTextNode(text.slice(0, start)), mark, document.createTextNode(text.slice(end)));
-  meta.textContent = `${span.doc_id} · characters ${span.start}–${span.end}`;
+  // Ids and offsets are for programs: a reader is told where the quote sits (the API gives the offsets)
+  meta.textContent = `The quoted words are highlighted, about ${Math.round((100 * start) / Math.max(1, text.length))}% of the way into the document.`;
+  meta.title = `${span.doc_id}, characters ${span.start}–${span.end}`;
   // Scroll the panel only: scrollIntoView would scroll the conversation away as well.
   const view = $("source-view");
   view.scrollTop += mark.getBoundingClientRect().top - view.getBoundingClientRect().top - view.clientHeight / 3;
@@ -378,7 +391,7 @@ function documentItem(doc) {
   const item = el("li", "doc");
   const about = el("div", "doc-about");
   about.append(el("span", "doc-title", doc.title),
-    el("span", "doc-meta", `${doc.doc_id} · ${counted(doc.chars, "character")} · ${counted(doc.chunks, "passage")}`));
+    el("span", "doc-meta", `${counted(doc.chars, "character")} · ${counted(doc.chunks, "passage")}`));
   const remove = el("button", "danger", "Delete");
   remove.type = "button";
   remove.setAttribute("aria-label", `Delete ${doc.title}`);

@@ -352,3 +352,78 @@ def test_a_slow_answer_says_how_long_the_user_waited_and_a_question_typed_meanwh
     expect(turn.locator(".question")).to_be_in_viewport()
     begins, box_top = turn.locator(".answer").bounding_box()["y"], page.locator("#ask").bounding_box()["y"]
     assert begins < box_top, (begins, box_top)
+
+
+def _luminance(rgb: str) -> float:
+    r, g, b = (int(x) / 255 for x in re.findall(r"\d+", rgb)[:3])
+    lin = [c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4 for c in (r, g, b)]
+    return 0.2126 * lin[0] + 0.7152 * lin[1] + 0.0722 * lin[2]
+
+
+def _contrast(a: str, b: str) -> float:
+    hi, lo = sorted((_luminance(a), _luminance(b)), reverse=True)
+    return (hi + 0.05) / (lo + 0.05)
+
+
+def test_dark_mode_follows_the_system_and_keeps_text_readable(server, open_page):
+    tab = open_page(server)
+    page = tab.page
+    page.emulate_media(color_scheme="dark")
+    ask(page, QUESTION)
+
+    def css(selector: str, prop: str) -> str:
+        return page.evaluate("([sel, prop]) => getComputedStyle(document.querySelector(sel))[prop]",
+                             [selector, prop])
+
+    assert _luminance(css("body", "backgroundColor")) < 0.05  # dark, not the light page
+    assert _contrast(css("body", "backgroundColor"), css("body", "color")) >= 7
+    assert _contrast(css("#send", "backgroundColor"), css("#send", "color")) >= 4.5
+    assert _contrast(css(".reply", "backgroundColor"), css(".answer", "color")) >= 7
+    page.emulate_media(color_scheme="light")
+    assert _luminance(css("body", "backgroundColor")) > 0.8
+
+
+def test_on_a_phone_chips_are_finger_sized_and_screen_readers_hear_the_answer(server, open_page):
+    tab = open_page(server, PHONE)
+    page = tab.page
+    reply, _ = ask(page, QUESTION)
+    chips = reply.locator(".chip")
+    assert chips.count() >= 1
+    for i in range(chips.count()):
+        box = chips.nth(i).bounding_box()
+        assert box["width"] >= 32 and box["height"] >= 32, box
+    announce = page.locator("#announce")
+    expect(announce).to_have_attribute("aria-live", "polite")
+    expect(announce).to_contain_text("Answer ready, with")
+    # what a reader sees of a source: the quote highlighted, no hashed id nor offsets
+    reply.locator(".source-link").first.click()
+    meta = page.locator("#source-meta")
+    expect(meta).to_contain_text("The quoted words are highlighted")
+    assert not re.search(r"[0-9a-f]{16}|characters \d+", meta.inner_text())
+
+
+def test_a_failed_answer_offers_a_retry_that_asks_again(server, open_page):
+    tab = open_page(server)
+    page = tab.page
+    page.evaluate("""() => {  // the network drops the first question, then comes back
+      const send = window.fetch;
+      let dropped = false;
+      window.fetch = (url, options) => {
+        if (!dropped && String(url).includes("/v1/ask/stream")) {
+          dropped = true;
+          return Promise.reject(new TypeError("network down"));
+        }
+        return send(url, options);
+      };
+    }""")
+    page.locator("#question").fill(QUESTION)
+    page.locator("#question").press("Enter")
+    failed = page.locator(".turn").last.locator(".reply")
+    expect(failed).to_have_class(re.compile("failed"))
+    expect(failed.locator(".meta")).to_have_text("The server could not be reached. Is citeqa still running?")
+    with page.expect_response("**/v1/ask/stream"):
+        failed.locator("button.retry").click()
+    expect(page.locator(".turn")).to_have_count(1)  # the failed turn gave way to the answer
+    answered = page.locator(".turn").last.locator(".reply")
+    expect(answered).to_have_attribute("aria-busy", "false")
+    expect(answered.locator(".sources .source")).not_to_have_count(0)
