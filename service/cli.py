@@ -59,6 +59,11 @@ def _settings(**given: tuple[str, object]) -> Settings:
         _fail(problems(exc, {field: option for field, (option, _) in given.items()}))
 
 
+def _key(settings: Settings) -> str | None:
+    """The API key to send with --url (CITEQA_API_KEY): a server that closes reads asks for it."""
+    return settings.api_key.get_secret_value() if settings.api_key else None
+
+
 EXTRAS = {"eval": ("matplotlib", "langchain_community", "langchain_huggingface", "httpx"),
           "cluster": ("ray",)}
 
@@ -151,7 +156,8 @@ def search(
     settings = _settings(data_dir=("--data", data), top_k=("--k", k))
     try:
         if url:
-            body = terminal.call(url, "/v1/search", query={"q": question.strip(), "k": settings.top_k})
+            body = terminal.call(url, "/v1/search", query={"q": question.strip(), "k": settings.top_k},
+                                 key=_key(settings))
         else:
             found = settings.engine().load().search(question, k=settings.top_k, mode=mode)
             body = {"query": question.strip(), "results": [p.as_dict() for p in found]}
@@ -177,7 +183,8 @@ def ask(
     settings = _settings(data_dir=("--data", data), top_k=("--k", k))
     try:
         if url:
-            body = terminal.call(url, "/v1/ask", {"question": question.strip(), "top_k": k})
+            body = terminal.call(url, "/v1/ask", {"question": question.strip(), "top_k": k},
+                                 key=_key(settings))
         else:
             body = ask_question(settings.engine().load(), question.strip(),
                                 threshold=settings.abstain_threshold, top_k=settings.top_k).as_dict()

@@ -65,12 +65,14 @@ class Unreachable(CiteqaError):
     """The server at --url did not answer, or answered with an error (its own message is kept)."""
 
 
-def call(url: str, path: str, body: dict | None = None, query: dict | None = None, timeout: float = 60
-         ) -> dict:
-    """GET (or POST `body` as JSON to) a running citeqa server; its error message when it refuses."""
+def call(url: str, path: str, body: dict | None = None, query: dict | None = None, timeout: float = 60,
+         key: str | None = None) -> dict:
+    """GET (or POST `body` as JSON to) a running citeqa server; its error message when it refuses. `key`:
+    the API key (CITEQA_API_KEY), for a server whose reads need it."""
     full = url.rstrip("/") + path + (f"?{urllib.parse.urlencode(query, doseq=True)}" if query else "")
     data = None if body is None else json.dumps(body).encode()
-    request = urllib.request.Request(full, data=data, headers={"Content-Type": "application/json"})
+    headers = {"Content-Type": "application/json", **({"Authorization": f"Bearer {key}"} if key else {})}
+    request = urllib.request.Request(full, data=data, headers=headers)
     try:
         with urllib.request.urlopen(request, timeout=timeout) as response:
             return json.loads(response.read())

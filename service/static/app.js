@@ -217,6 +217,9 @@ function finishTurn(view, result, waited) {
   // Screen readers hear that the answer is in (the turn itself is not a live region: it streams)
   $("announce").textContent = result.abstained ? "The documents do not answer this question."
     : `Answer ready, with ${counted(result.citations.length, "source")}: ${oneLine(result.answer).slice(0, 200)}`;
+  if (result.query && result.query !== result.question) { // a follow-up, searched as it was rewritten
+    reply.insertBefore(el("p", "searched", `Searched for: “${result.query}”`), status);
+  }
   if (result.abstained) {
     reply.classList.add("abstained");
     reply.prepend(el("p", "label", "Not in the documents"));

@@ -1,7 +1,12 @@
 """Live documents end to end: add, ask, restart, delete, concurrent use, bad requests, the API key."""
 
+import json
+import os
+import subprocess
+import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import httpx
 import pytest
@@ -223,6 +228,15 @@ def test_auth_reads_closes_the_reading_routes_too(seeds_data, tmp_path):
         assert httpx.post(f"{server.url}/v1/ask", json={"question": QUESTION}, headers=AUTH,
                           timeout=30).status_code == 200
         assert httpx.get(f"{server.url}/healthz").status_code == 200
+        # the command line sends CITEQA_API_KEY with --url; without it, one line says what was refused
+        citeqa = [str(Path(sys.executable).with_name("citeqa")), "ask", QUESTION, "--url", server.url,
+                  "--json"]
+        env = {k: v for k, v in os.environ.items() if k != "CITEQA_API_KEY"}
+        refused = subprocess.run(citeqa, capture_output=True, text=True, env=env, timeout=120)
+        assert refused.returncode == 1 and "answered 401" in refused.stderr, refused.stderr
+        keyed = subprocess.run(citeqa, capture_output=True, text=True, env={**env, "CITEQA_API_KEY": KEY},
+                               timeout=120)
+        assert keyed.returncode == 0 and json.loads(keyed.stdout)["question"] == QUESTION, keyed.stderr
     finally:
         server.stop()
 

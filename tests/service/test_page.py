@@ -136,8 +136,10 @@ def test_a_follow_up_is_sent_with_the_history_and_answered_in_context(server, op
     history = streamed.request.post_data_json["history"]
     assert [t["role"] for t in history] == ["user", "assistant"] and history[0]["content"] == first
     expected = api_ask(server, follow_up, history)
-    assert not expected["abstained"]
+    assert not expected["abstained"] and expected["query"] != follow_up  # rewritten with the history
     expect(reply).not_to_have_class("reply abstained")
+    expect(reply.locator(".searched")).to_have_text(f"Searched for: “{expected['query']}”")
+    expect(page.locator(".turn").first.locator(".searched")).to_have_count(0)  # a first question is not
     expect(reply.locator(".chip")).to_have_count(len(expected["citations"]))
     open_citation(page, reply.locator(".chip").first, expected["citations"][0])
 
