@@ -125,10 +125,9 @@ def _texts(row: dict) -> list[dict]:
             for i, t in enumerate(texts)]
 
 
-def _boundaries(texts, pieces: int) -> list[int]:
-    """Lengths that cut the texts into about `pieces` parts of equal work (their total length), from a
+def _boundaries(texts, n: int, pieces: int) -> list[int]:
+    """Lengths that cut the `n` texts into about `pieces` parts of equal work (their total length), from a
     sample: a piece of long texts holds fewer of them."""
-    n = texts.count()
     sample = texts.select_columns(["length"])
     if n > SAMPLE_LENGTHS:
         sample = sample.random_sample(SAMPLE_LENGTHS / n, seed=0)
@@ -271,15 +270,16 @@ def build_on_ray(docs_dir: Path, out: Path, shards: int, settings: dict, embed_a
     gpu_args = {"num_gpus": 1} if report.gpu else {"num_cpus": 1}
     counts = units.select_columns(["chunks", "sentences"]).take_all()
     # Enough pieces that the actors end together.
-    pieces = max(-(-sum(r["chunks"] + r["sentences"] for r in counts) // PIECE),
-                 BALANCE * report.embed_actors)
+    n_texts = sum(r["chunks"] + r["sentences"] for r in counts)
+    pieces = max(-(-n_texts // PIECE), BALANCE * report.embed_actors)
     # Sorted by length over the whole collection, as Embedder.encode sorts one build's texts: a piece of one
     # document's texts, which mixes long chunks with short sentences, pads to its longest and costs 1.6
     # times as much CPU (htmldocs, in process). Then one block per piece, longest first: a block goes to
     # one actor whole, in calls of at most PIECE texts. Materialized first: with the embedding actors
     # holding every CPU, these tasks would wait for ever.
     texts = units.flat_map(_texts).materialize()
-    texts = texts.sort("length", descending=True, boundaries=_boundaries(texts, pieces)).materialize()
+    cuts = _boundaries(texts, n_texts, pieces)
+    texts = texts.sort("length", descending=True, boundaries=cuts).materialize()
     embedded = texts.map_batches(
         _Embedder, fn_constructor_args=(settings, report.gpu), batch_size=PIECE,
         compute=ray.data.ActorPoolStrategy(size=report.embed_actors), **gpu_args).materialize()

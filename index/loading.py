@@ -91,12 +91,12 @@ def parse(data: bytes, name: str, doc_id: str | None = None, title: str | None =
                                   f"use one of {', '.join(SUFFIXES)}")
     if suffix in BINARY:
         found, blocks = BINARY[suffix](data, name)
-        text, spans = render(blocks)
-        return make_document(text, doc_id or Path(name).stem, title or found, source, content=spans)
-    raw = decode(data, name)
-    if suffix == ".txt":
-        return make_document(raw, doc_id or Path(name).stem, title, source)
-    found, blocks = (html_blocks.parse(raw) if suffix in (".html", ".htm") else markdown_blocks.parse(raw))
+    else:
+        raw = decode(data, name)
+        if suffix == ".txt":
+            return make_document(raw, doc_id or Path(name).stem, title, source)
+        parser = html_blocks.parse if suffix in (".html", ".htm") else markdown_blocks.parse
+        found, blocks = parser(raw)
     text, spans = render(blocks)
     return make_document(text, doc_id or Path(name).stem, title or found, source, content=spans)
 

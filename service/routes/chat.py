@@ -66,14 +66,16 @@ async def create_chat_completion(asking: AskingDep, body: ChatRequest):
     reply = await asking.answer(to_ask(body))
     completion_id, created = f"chatcmpl-{uuid.uuid4().hex}", int(time.time())
     citations = [c.as_dict() for c in reply.answer.citations]
+    text = content(reply)
+    with_usage = not body.stream or (body.stream_options is not None and body.stream_options.include_usage)
+    # Counted only when the reply carries it: tokenizing every message is work a plain stream never shows
     count = asking.engine.embedder.count_tokens
-    used = await run_in_threadpool(usage, count, body, content(reply))
+    used = await run_in_threadpool(usage, count, body, text) if with_usage else None
     if not body.stream:
         return {"id": completion_id, "object": "chat.completion", "created": created, "model": MODEL,
                 "choices": [{"index": 0, "finish_reason": "stop", "logprobs": None,
-                             "message": {"role": "assistant", "content": content(reply)}}],
+                             "message": {"role": "assistant", "content": text}}],
                 "usage": used, "citations": citations, "abstained": reply.answer.abstained}
-    with_usage = body.stream_options is not None and body.stream_options.include_usage
 
     def chunk(delta: dict | None, finish_reason: str | None = None, **extra) -> bytes:
         choices = [] if delta is None else [{"index": 0, "delta": delta, "logprobs": None,
