@@ -3,11 +3,17 @@
 "use strict";
 
 const KEY_STORE = "citeqa.api-key";
+const CONV_STORE = "citeqa.conversations"; // every conversation, newest first
+const CURRENT_STORE = "citeqa.current";    // the one on screen, shown again after a reload
+const MAX_CONVERSATIONS = 50;
+const CONTEXT = 90; // code points of the document shown on each side of a quote under the answer
 const MARKER = /\[(\d+)\]/g;
 
 const $ = (id) => document.getElementById(id);
 const state = {
-  history: [],        // earlier turns, sent with each question so follow-ups are understood
+  conversations: [],  // [{id, turns: [{question, result, waited, scope}], updated}], newest first
+  conversation: null, // the one on screen; its turns are the history sent with each question
+  documents: [],      // the collection's listing, for the scope choice and the example questions
   busy: false,
   info: { auth: { writes: false, reads: false }, limits: { history_turns: 20, body_mb: 10 },
     upload_types: [".txt", ".md", ".html", ".htm", ".pdf", ".docx"] },
@@ -163,15 +169,54 @@ function hideTip() {
   $("tip").hidden = true;
 }
 
-function sourceItem(citation) {
+// The words of the passage around a quote, so a source reads in its context. Offsets count code points.
+function around(citation, passages) {
+  const p = (passages || []).find((x) => x.doc_id === citation.doc_id && x.start <= citation.start
+    && citation.end <= x.end);
+  if (!p) return { before: "", after: "" };
+  const points = Array.from(p.text);
+  const from = citation.start - p.start;
+  const to = citation.end - p.start;
+  let before = points.slice(Math.max(0, from - CONTEXT), from).join("");
+  let after = points.slice(to, to + CONTEXT).join("");
+  if (from > CONTEXT) before = `…${before.replace(/^\S*\s/, "")}`; // cut at a word, not inside one
+  if (to + CONTEXT < points.length) after = `${after.replace(/\s\S*$/, "")}…`;
+  return { before: oneLine(before), after: oneLine(after) };
+}
+
+function sourceItem(citation, passages) {
   const item = el("li", "source");
   const button = el("button", "source-link");
   button.type = "button";
-  button.append(el("span", "source-n", `[${citation.id}]`), el("span", "source-title", citation.title),
-    el("span", "source-quote", `“${oneLine(citation.quote)}”`));
+  const { before, after } = around(citation, passages);
+  const words = el("span", "source-quote");
+  words.append(el("span", "context", before ? `${before} ` : ""), el("q", "quoted", oneLine(citation.quote)),
+    el("span", "context", after ? ` ${after}` : ""));
+  button.append(el("span", "source-n", `[${citation.id}]`), words);
+  if (citation.page) button.append(el("span", "source-page", `page ${citation.page}`));
+  button.setAttribute("aria-label", `Source ${citation.id}, ${citation.title}${citation.page ? `, page ${citation.page}` : ""}`);
   button.addEventListener("click", () => openSource(citation, button));
   item.append(button);
   return item;
+}
+
+// Sources grouped by document: each document named once, its quotes under it in the answer's order.
+function sourceList(result) {
+  const groups = new Map();
+  for (const c of result.citations) {
+    if (!groups.has(c.doc_id)) groups.set(c.doc_id, []);
+    groups.get(c.doc_id).push(c);
+  }
+  const list = el("ul", "sources");
+  list.setAttribute("aria-label", "Sources");
+  for (const cites of groups.values()) {
+    const item = el("li", "source-doc");
+    const quotes = el("ol", "source-quotes");
+    cites.forEach((c) => quotes.append(sourceItem(c, result.passages)));
+    item.append(el("h4", "source-title", cites[0].title), quotes);
+    list.append(item);
+  }
+  return list;
 }
 
 function passageItem(passage) {
@@ -191,7 +236,7 @@ function counted(n, word) {
   return `${n.toLocaleString()} ${word}${n === 1 ? "" : "s"}`;
 }
 
-function newTurn(question) {
+function newTurn(question, scope) {
   $("intro").hidden = true;
   const turn = el("li", "turn");
   const asked = el("p", "question", question);
@@ -200,45 +245,96 @@ function newTurn(question) {
   const text = el("p", "answer");
   const status = el("p", "meta", "Searching the documents…");
   reply.append(text, status);
-  turn.append(asked, reply);
+  turn.append(asked);
+  if (scope?.doc_ids) turn.append(el("p", "scoped", `In ${scopeWords(scope.doc_ids)}`));
+  turn.append(reply);
   $("turns").append(turn);
   turn.scrollIntoView({ block: "end" });
   return { turn, reply, text, status };
 }
 
-// `waited`: milliseconds from sending the question to the whole answer, as the user lived them
-function finishTurn(view, result, waited) {
+// "from 5 passages", the passages a click away: what the answer was chosen from
+function passagesToggle(result) {
+  const button = el("button", "link passages-toggle", counted(result.passages.length, "passage"));
+  button.type = "button";
+  button.setAttribute("aria-expanded", "false");
+  const list = el("ol", "sources passages");
+  list.setAttribute("aria-label", "Passages read for this answer");
+  list.hidden = true;
+  button.addEventListener("click", () => {
+    if (!list.childElementCount) result.passages.forEach((p) => list.append(passageItem(p)));
+    list.hidden = !list.hidden;
+    button.setAttribute("aria-expanded", String(!list.hidden));
+  });
+  return { button, list };
+}
+
+// The answer and its sources as plain text, for pasting elsewhere
+function copyText(result) {
+  if (result.abstained) return result.answer;
+  const lines = result.citations.map((c) => `[${c.id}] ${c.title}${c.page ? `, page ${c.page}` : ""}: “${oneLine(c.quote)}”`);
+  return `${result.answer}\n\nSources:\n${lines.join("\n")}\n`;
+}
+
+async function copy(button, result) {
+  const text = copyText(result);
+  try {
+    await navigator.clipboard.writeText(text);
+  } catch { // no clipboard API (a page served over plain http from another host): the old way
+    const area = el("textarea");
+    area.value = text;
+    area.setAttribute("readonly", "");
+    area.style.position = "fixed";
+    area.style.opacity = "0";
+    document.body.append(area);
+    area.select();
+    document.execCommand("copy");
+    area.remove();
+  }
+  button.textContent = "Copied";
+  $("announce").textContent = "The answer and its sources are copied.";
+  setTimeout(() => { button.textContent = "Copy"; }, 2000);
+}
+
+// `waited`: milliseconds from sending the question to the whole answer, as the user lived them.
+// `restored`: drawn again from the browser's storage, so nothing is announced or scrolled.
+function finishTurn(view, result, waited, restored = false) {
   const { turn, reply, text, status } = view;
   reply.setAttribute("aria-busy", "false");
   renderAnswer(text, result.answer, result.citations);
   const seconds = (waited / 1000).toFixed(waited < 10000 ? 1 : 0);
-  // Scrolled once the turn holds everything: the answer is read from its beginning, not under the box
-  requestAnimationFrame(() => turn.scrollIntoView({ block: "start" }));
-  // Screen readers hear that the answer is in (the turn itself is not a live region: it streams)
-  $("announce").textContent = result.abstained ? "The documents do not answer this question."
-    : `Answer ready, with ${counted(result.citations.length, "source")}: ${oneLine(result.answer).slice(0, 200)}`;
+  if (!restored) {
+    // Scrolled once the turn holds everything: the answer is read from its beginning, not under the box
+    requestAnimationFrame(() => turn.scrollIntoView({ block: "start" }));
+    // Screen readers hear that the answer is in (the turn itself is not a live region: it streams)
+    $("announce").textContent = result.abstained ? "The documents do not answer this question."
+      : `Answer ready, with ${counted(result.citations.length, "source")}: ${oneLine(result.answer).slice(0, 200)}`;
+  }
   if (result.query && result.query !== result.question) { // a follow-up, searched as it was rewritten
     reply.insertBefore(el("p", "searched", `Searched for: “${result.query}”`), status);
   }
+  const passages = passagesToggle(result);
+  const tools = el("div", "reply-tools");
+  const copyButton = el("button", "copy", "Copy");
+  copyButton.type = "button";
+  copyButton.setAttribute("aria-label", "Copy the answer and its sources");
+  copyButton.addEventListener("click", () => copy(copyButton, result));
+  tools.append(copyButton);
+  status.replaceChildren(`Answered in ${seconds} s from `, passages.button, ".");
   if (result.abstained) {
     reply.classList.add("abstained");
     reply.prepend(el("p", "label", "Not in the documents"));
-    status.textContent = `Answered in ${seconds} s. These passages came closest:`;
+    status.append(" These came closest:");
     const list = el("ol", "sources closest");
     list.setAttribute("aria-label", "Closest passages");
     result.passages.slice(0, 3).forEach((p) => list.append(passageItem(p)));
-    reply.append(list);
+    reply.append(passages.list, list, tools);
     return;
   }
-  status.textContent = `Answered in ${seconds} s from ${counted(result.passages.length, "passage")}.`;
-  const heading = el("h3", "sources-head", "Sources");
-  const list = el("ol", "sources");
-  list.setAttribute("aria-label", "Sources");
-  result.citations.forEach((c) => list.append(sourceItem(c)));
-  reply.append(heading, list);
+  reply.append(passages.list, el("h3", "sources-head", "Sources"), sourceList(result), tools);
 }
 
-function failTurn(view, message, question) {
+function failTurn(view, message, question, scope) {
   view.reply.setAttribute("aria-busy", "false");
   view.reply.classList.add("failed");
   view.text.textContent = "";
@@ -249,24 +345,31 @@ function failTurn(view, message, question) {
   retry.addEventListener("click", () => {
     if (state.busy) return;
     view.turn.remove(); // the failed turn gives way to the new try
-    ask(question);
+    ask(question, scope);
   });
   view.reply.append(retry);
 }
 
-async function ask(question) {
+// Earlier turns of the conversation on screen, as the API takes them
+function earlierTurns() {
+  const turns = state.conversation.turns.flatMap((t) => [
+    { role: "user", content: t.question }, { role: "assistant", content: t.result.answer }]);
+  return turns.slice(-state.info.limits.history_turns);
+}
+
+async function ask(question, scope = currentScope()) {
   if (state.busy) return;
   state.busy = true;
   $("send").disabled = true;
   $("ask-error").textContent = "";
   const began = performance.now();
-  const view = newTurn(question);
-  const history = state.history.slice(-state.info.limits.history_turns);
+  const view = newTurn(question, scope);
+  const conversation = state.conversation; // the answer joins the conversation it was asked in
   try {
     const response = await fetch("/v1/ask/stream", {
       method: "POST",
       headers: headers({ "Content-Type": "application/json" }),
-      body: JSON.stringify({ question, history }),
+      body: JSON.stringify({ question, history: earlierTurns(), ...scope }),
     });
     if (!response.ok) throw await failure(response);
     let streamed = "";
@@ -284,10 +387,12 @@ async function ask(question) {
       }
     }
     if (!result) throw new ApiError(502, "incomplete", "the answer stream ended early");
-    finishTurn(view, result, performance.now() - began);
-    state.history.push({ role: "user", content: question }, { role: "assistant", content: result.answer });
+    const waited = performance.now() - began;
+    finishTurn(view, result, waited);
+    conversation.turns.push({ question, result, waited, scope });
+    remember(conversation);
   } catch (error) {
-    failTurn(view, plain(error), question);
+    failTurn(view, plain(error), question, scope);
     if (error.status === 401) {
       openSide("docs", "Documents", $("question"));
       askForKey(null, "This server needs an API key to answer questions. Enter it, then ask again.");
@@ -298,13 +403,184 @@ async function ask(question) {
   }
 }
 
-function startOver() {
-  state.history = [];
+// ---------- conversations, kept in this browser ----------
+
+function loadConversations() {
+  try {
+    const saved = JSON.parse(localStorage.getItem(CONV_STORE) || "[]");
+    return Array.isArray(saved) ? saved.filter((c) => c && typeof c.id === "string" && Array.isArray(c.turns)) : [];
+  } catch {
+    return []; // unreadable: start afresh rather than break the page
+  }
+}
+
+function saveConversations() {
+  const kept = state.conversations.filter((c) => c.turns.length).slice(0, MAX_CONVERSATIONS);
+  for (;;) {
+    try {
+      localStorage.setItem(CONV_STORE, JSON.stringify(kept));
+      localStorage.setItem(CURRENT_STORE, state.conversation.id);
+      return;
+    } catch { // the browser's storage is full: the oldest conversations make room
+      if (kept.length <= 1) return;
+      kept.pop();
+    }
+  }
+}
+
+function freshConversation() {
+  return { id: `${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 8)}`, turns: [], updated: Date.now() };
+}
+
+// A conversation that gained a turn moves to the top of the list, and is saved at once
+function remember(conversation) {
+  conversation.updated = Date.now();
+  state.conversations = [conversation, ...state.conversations.filter((c) => c !== conversation)];
+  saveConversations();
+  if (!$("convs-view").hidden) listConversations();
+}
+
+function showConversation(conversation) {
+  state.conversation = conversation;
   $("turns").replaceChildren();
-  $("intro").hidden = false;
+  $("intro").hidden = conversation.turns.length > 0;
+  for (const t of conversation.turns) finishTurn(newTurn(t.question, t.scope), t.result, t.waited, true);
+  const last = $("turns").lastElementChild;
+  if (last) last.scrollIntoView({ block: "start" });
+  if (conversation.turns.length) localStorage.setItem(CURRENT_STORE, conversation.id);
+}
+
+// A new conversation keeps the current one in the list: nothing is lost by starting over.
+function startOver() {
+  if (state.busy) {
+    $("ask-error").textContent = "An answer is still coming; start a new conversation when it is done.";
+    return;
+  }
+  const kept = state.conversation.turns.length > 0;
+  showConversation(freshConversation());
   closeSide();
   $("question").value = "";
   $("question").focus();
+  $("announce").textContent = kept ? "New conversation. The previous one is kept under Conversations." : "New conversation.";
+}
+
+function conversationTitle(conversation) {
+  const first = conversation.turns[0]?.question ?? "";
+  return first.length > 90 ? `${first.slice(0, 90)}…` : first;
+}
+
+function listConversations() {
+  const list = $("conv-list");
+  const saved = state.conversations.filter((c) => c.turns.length);
+  list.replaceChildren();
+  if (!saved.length) list.append(el("li", "notice", "No conversations yet: ask a question."));
+  for (const conversation of saved) {
+    const item = el("li", "doc conv");
+    const open = el("button", "link conv-open", conversationTitle(conversation));
+    open.type = "button";
+    if (conversation === state.conversation) open.setAttribute("aria-current", "true");
+    open.addEventListener("click", () => {
+      if (state.busy) return;
+      showConversation(conversation);
+      closeSide();
+    });
+    const when = new Date(conversation.updated).toLocaleString([], { dateStyle: "medium", timeStyle: "short" });
+    const about = el("div", "doc-about");
+    about.append(open, el("span", "doc-meta", `${counted(conversation.turns.length, "question")} · ${when}`));
+    const remove = el("button", "danger", "Delete");
+    remove.type = "button";
+    remove.setAttribute("aria-label", `Delete the conversation “${conversationTitle(conversation)}”`);
+    remove.addEventListener("click", () => armed(remove, () => {
+      state.conversations = state.conversations.filter((c) => c !== conversation);
+      if (conversation === state.conversation) showConversation(freshConversation());
+      saveConversations();
+      listConversations();
+    }));
+    item.append(about, remove);
+    list.append(item);
+  }
+}
+
+function showConversations() {
+  openSide("convs", "Conversations", $("open-convs"));
+  listConversations();
+  $("side-title").focus({ preventScroll: true });
+}
+
+// ---------- scope: which documents to search, and how many passages to read ----------
+
+function scopeWords(docIds) {
+  if (docIds.length === 1) {
+    const doc = state.documents.find((d) => d.doc_id === docIds[0]);
+    return doc ? `“${doc.title}”` : "1 document";
+  }
+  return `${docIds.length} of ${counted(state.documents.length, "document")}`;
+}
+
+function currentScope() {
+  const scope = {};
+  if (!$("scope-all").checked) {
+    scope.doc_ids = [...document.querySelectorAll("#scope-docs input:checked")].map((box) => box.value);
+  }
+  const k = $("top-k").value.trim();
+  if (k) scope.top_k = Number(k);
+  return scope;
+}
+
+// What is wrong with the chosen scope, in words, or "" when it can be sent
+function scopeProblem(scope) {
+  const most = state.info.limits.top_k;
+  if (scope.doc_ids && !scope.doc_ids.length) return "Choose at least one document to search, or All documents.";
+  if ("top_k" in scope && !(Number.isInteger(scope.top_k) && scope.top_k >= 1 && scope.top_k <= most)) {
+    return `Passages to read: a whole number from 1 to ${most}.`;
+  }
+  return "";
+}
+
+function describeScope() {
+  const scope = currentScope();
+  const where = scope.doc_ids ? `Searching ${scopeWords(scope.doc_ids)}` : "Searching every document";
+  $("scope-summary").textContent = "top_k" in scope ? `${where} · ${counted(scope.top_k, "passage")}` : where;
+}
+
+function fillScope(documents) {
+  const box = $("scope-docs");
+  const left = new Set([...box.querySelectorAll("input:not(:checked)")].map((i) => i.value));
+  box.replaceChildren();
+  for (const doc of documents) {
+    const label = el("label", "scope-doc");
+    const input = el("input");
+    input.type = "checkbox";
+    input.value = doc.doc_id;
+    input.checked = !left.has(doc.doc_id);
+    input.disabled = $("scope-all").checked;
+    label.append(input, ` ${doc.title}`);
+    box.append(label);
+  }
+  describeScope();
+}
+
+// ---------- example questions, drawn from the collection's own titles ----------
+
+function showExamples(documents) {
+  const picks = [];
+  const step = Math.max(1, Math.floor(documents.length / 3));
+  for (let i = 0; i < documents.length && picks.length < 3; i += step) {
+    const title = documents[i].title.trim();
+    if (title) picks.push(title.endsWith("?") ? title : `What is “${title}” about?`);
+  }
+  const list = $("example-list");
+  list.replaceChildren(...picks.map((q) => {
+    const item = el("li");
+    const button = el("button", "example", q);
+    button.type = "button";
+    button.addEventListener("click", () => {
+      if (!state.busy) ask(q);
+    });
+    item.append(button);
+    return item;
+  }));
+  $("examples").hidden = picks.length === 0;
 }
 
 // ---------- the side panel: a source document, or the documents list ----------
@@ -316,8 +592,10 @@ function openSide(view, title, opener) {
   document.body.classList.add("side-open");
   $("source-view").hidden = view !== "source";
   $("docs-view").hidden = view !== "docs";
+  $("convs-view").hidden = view !== "convs";
   $("side-title").textContent = title;
   $("open-docs").setAttribute("aria-expanded", String(view === "docs"));
+  $("open-convs").setAttribute("aria-expanded", String(view === "convs"));
 }
 
 function closeSide() {
@@ -325,6 +603,7 @@ function closeSide() {
   $("side").hidden = true;
   document.body.classList.remove("side-open");
   $("open-docs").setAttribute("aria-expanded", "false");
+  $("open-convs").setAttribute("aria-expanded", "false");
   if (state.opener && document.contains(state.opener)) state.opener.focus();
 }
 
@@ -346,6 +625,15 @@ async function openSource(span, opener) {
   meta.textContent = "Loading the document…";
   let text, start, end;
   try {
+    if (span.start === undefined) { // a document opened from the list: read from the top, nothing marked
+      text = await documentText(span.doc_id);
+      if (opening !== state.openings) return;
+      body.append(document.createTextNode(text));
+      meta.textContent = `${counted(Array.from(text).length, "character")}.`;
+      $("source-view").scrollTop = 0;
+      $("side-title").focus({ preventScroll: true });
+      return;
+    }
     for (const fresh of [false, true]) {
       if (fresh) state.docs.delete(span.doc_id); // replaced since it was cached: fetch it again
       text = await documentText(span.doc_id);
@@ -383,7 +671,7 @@ async function refreshDocuments() {
     const { documents } = await api("/v1/documents");
     list.replaceChildren(...documents.map(documentItem));
     if (!documents.length) list.append(el("li", "notice", "No documents yet: add one above."));
-    describeCollection(documents);
+    collectionChanged(documents);
   } catch (error) {
     if (error.status === 401) askForKey(refreshDocuments, "This server needs an API key to read documents.");
     $("docs-error").textContent = plain(error);
@@ -393,18 +681,26 @@ async function refreshDocuments() {
 function documentItem(doc) {
   const item = el("li", "doc");
   const about = el("div", "doc-about");
-  about.append(el("span", "doc-title", doc.title),
+  const open = el("button", "link doc-title", doc.title);
+  open.type = "button";
+  open.setAttribute("aria-label", `Read ${doc.title}`);
+  open.addEventListener("click", () => openSource({ doc_id: doc.doc_id, title: doc.title }, $("open-docs")));
+  about.append(open,
     el("span", "doc-meta", `${counted(doc.chars, "character")} · ${counted(doc.chunks, "passage")}`));
   const remove = el("button", "danger", "Delete");
   remove.type = "button";
   remove.setAttribute("aria-label", `Delete ${doc.title}`);
-  remove.addEventListener("click", () => confirmDelete(remove, doc));
+  remove.addEventListener("click", () => armed(remove, () => write(async () => {
+    await api(`/v1/documents/${encodeURIComponent(doc.doc_id)}`, { method: "DELETE" });
+    state.docs.delete(doc.doc_id);
+    $("docs-status").textContent = `Deleted “${doc.title}”.`;
+  })));
   item.append(about, remove);
   return item;
 }
 
-// A first click arms the button, a second one within five seconds deletes: no modal dialog needed.
-function confirmDelete(button, doc) {
+// A first click arms the button, a second one within five seconds acts: no modal dialog needed.
+function armed(button, action) {
   if (button.dataset.armed !== "yes") {
     button.dataset.armed = "yes";
     button.textContent = "Delete for good?";
@@ -414,11 +710,7 @@ function confirmDelete(button, doc) {
     }, 5000);
     return;
   }
-  write(async () => {
-    await api(`/v1/documents/${encodeURIComponent(doc.doc_id)}`, { method: "DELETE" });
-    state.docs.delete(doc.doc_id);
-    $("docs-status").textContent = `Deleted “${doc.title}”.`;
-  });
+  action();
 }
 
 async function upload(event) {
@@ -501,6 +793,13 @@ function forgetKey() {
   $("docs-status").textContent = "The API key is forgotten on this device.";
 }
 
+function collectionChanged(documents) {
+  state.documents = documents;
+  describeCollection(documents);
+  fillScope(documents);
+  showExamples(documents);
+}
+
 function describeCollection(documents) {
   const names = documents.slice(0, 5).map((d) => `“${d.title}”`).join(", ");
   const more = documents.length > 5 ? ` and ${documents.length - 5} more` : "";
@@ -524,8 +823,15 @@ function wire() {
       $("ask-error").textContent = "An answer is still coming; send this question when it is done.";
       return;
     }
+    const scope = currentScope();
+    const problem = scopeProblem(scope);
+    if (problem) {
+      $("ask-error").textContent = problem;
+      $("scope").open = true;
+      return;
+    }
     question.value = "";
-    ask(text);
+    ask(text, scope);
   });
   question.addEventListener("keydown", (event) => {
     if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
@@ -534,6 +840,13 @@ function wire() {
     }
   });
   $("new-chat").addEventListener("click", startOver);
+  $("open-convs").addEventListener("click", () => ($("side").hidden || $("convs-view").hidden ? showConversations() : closeSide()));
+  $("scope-all").addEventListener("change", () => {
+    document.querySelectorAll("#scope-docs input").forEach((box) => { box.disabled = $("scope-all").checked; });
+    describeScope();
+  });
+  $("scope-docs").addEventListener("change", describeScope);
+  $("top-k").addEventListener("input", describeScope);
   $("open-docs").addEventListener("click", () => ($("side").hidden || $("docs-view").hidden ? showDocuments() : closeSide()));
   $("close-side").addEventListener("click", closeSide);
   $("upload").addEventListener("submit", upload);
@@ -550,14 +863,18 @@ function wire() {
 }
 
 async function start() {
+  state.conversations = loadConversations();
+  const current = localStorage.getItem(CURRENT_STORE);
+  showConversation(state.conversations.find((c) => c.id === current) ?? freshConversation());
   wire();
   try {
     state.info = await api("/v1/info");
     $("file").accept = state.info.upload_types.join(",");
     $("file-label").textContent = `Add a document (${state.info.upload_types.join(", ")}, up to ` +
       `${state.info.limits.body_mb} MB)`;
+    $("top-k").max = String(state.info.limits.top_k);
     const { documents } = await api("/v1/documents");
-    describeCollection(documents);
+    collectionChanged(documents);
   } catch (error) {
     $("collection").textContent = error.status === 401
       ? "This server needs an API key to read: open Documents to enter it." : plain(error);

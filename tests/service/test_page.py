@@ -83,7 +83,10 @@ def test_an_answer_streams_in_with_chips_that_show_the_quote_and_open_it_highlig
     chips = reply.locator(".chip")
     citations = expected["citations"]
     expect(chips).to_have_count(len(citations))
-    expect(reply.locator(".sources li")).to_have_count(len(citations))
+    # Sources are grouped by document: each title once, its quotes under it with the words around them
+    expect(reply.locator(".sources .source-link")).to_have_count(len(citations))
+    titles = list(dict.fromkeys(c["title"] for c in citations))
+    expect(reply.locator(".source-doc > .source-title")).to_have_text(titles)
 
     chips.first.hover()
     tip = page.locator("#tip")
@@ -273,7 +276,7 @@ def test_a_phone_sized_screen_keeps_everything_usable(server, open_page, shots):
     no_sideways_scroll = "document.documentElement.scrollWidth <= document.documentElement.clientWidth"
     assert page.evaluate(no_sideways_scroll)
     for locator in (page.locator("#question"), page.locator("#send"), page.locator("#open-docs"),
-                    page.locator("#new-chat")):
+                    page.locator("#new-chat"), page.locator("#open-convs")):
         box = locator.bounding_box()
         assert box and box["x"] >= 0 and box["x"] + box["width"] <= PHONE["width"]
     page.screenshot(path=shots / "chat-phone.png")
@@ -429,3 +432,140 @@ def test_a_failed_answer_offers_a_retry_that_asks_again(server, open_page):
     answered = page.locator(".turn").last.locator(".reply")
     expect(answered).to_have_attribute("aria-busy", "false")
     expect(answered.locator(".sources .source")).not_to_have_count(0)
+
+
+def test_conversations_survive_a_reload_and_a_new_one_keeps_the_old_in_the_list(server, open_page):
+    page = open_page(server).page
+    first = "Who is Emil Kastehelmi?"
+    expected = api_ask(server, first)
+    ask(page, first)
+    page.reload()
+    turn = page.locator(".turn")
+    expect(turn).to_have_count(1)  # drawn again from the browser's storage
+    expect(turn.locator(".question")).to_have_text(first)
+    expect(turn.locator(".chip")).to_have_count(len(expected["citations"]))
+    open_citation(page, turn.locator(".chip").first, expected["citations"][0])
+    page.keyboard.press("Escape")
+    # a follow-up after the reload still carries the conversation
+    _, streamed = ask(page, "How does he see the outlook for Ukraine?")
+    assert streamed.request.post_data_json["history"][0] == {"role": "user", "content": first}
+
+    page.locator("#new-chat").click()
+    expect(page.locator(".turn")).to_have_count(0)
+    expect(page.locator("#announce")).to_have_text(
+        "New conversation. The previous one is kept under Conversations.")
+    ask(page, QUESTION)
+    page.locator("#open-convs").click()
+    listed = page.locator("#conv-list .conv-open")
+    expect(listed).to_have_text([QUESTION, first])  # the newest first
+    expect(listed.first).to_have_attribute("aria-current", "true")
+    expect(page.locator("#conv-list .doc-meta").last).to_contain_text("2 questions")
+    listed.last.click()
+    expect(page.locator(".turn .question")).to_have_text([first, "How does he see the outlook for Ukraine?"])
+    page.reload()  # the one last opened is the one shown after a reload
+    expect(page.locator(".turn .question").first).to_have_text(first)
+
+    page.locator("#open-convs").click()
+    remove = page.locator("#conv-list .danger").last
+    remove.click()
+    expect(remove).to_have_text("Delete for good?")
+    remove.click()
+    expect(page.locator("#conv-list .conv-open")).to_have_text([QUESTION])
+    expect(page.locator(".turn")).to_have_count(0)  # the one on screen was the one deleted
+    page.reload()
+    page.locator("#open-convs").click()
+    expect(page.locator("#conv-list .conv-open")).to_have_text([QUESTION])
+
+
+def test_the_copy_button_copies_the_answer_with_its_sources(server, open_page):
+    page = open_page(server).page
+    page.context.grant_permissions(["clipboard-read", "clipboard-write"], origin=server)
+    expected = api_ask(server, QUESTION)
+    reply, _ = ask(page, QUESTION)
+    reply.locator("button.copy").click()
+    expect(reply.locator("button.copy")).to_have_text("Copied")
+    copied = page.evaluate("navigator.clipboard.readText()")
+    answer, sources = copied.split("\n\nSources:\n")
+    assert answer == expected["answer"]
+    assert sources.splitlines() == [f"[{c['id']}] {c['title']}: “{one_line(c['quote'])}”"
+                                    for c in expected["citations"]]
+
+
+def test_the_empty_page_offers_example_questions_from_the_collection(server, open_page):
+    page = open_page(server).page
+    titles = [d["title"] for d in httpx.get(f"{server}/v1/documents").json()["documents"]]
+    examples = page.locator("#example-list button")
+    expect(examples).not_to_have_count(0)
+    for text in examples.all_inner_texts():
+        assert any(title in text for title in titles), text  # drawn from this collection, not written in
+    chosen = examples.first.inner_text()
+    with page.expect_response("**/v1/ask/stream"):
+        examples.first.click()
+    expect(page.locator(".turn .question")).to_have_text([chosen])
+    reply = page.locator(".turn .reply")
+    expect(reply).to_have_attribute("aria-busy", "false")
+    expect(reply).not_to_have_class(re.compile("abstained"))
+    expect(page.locator("#examples")).to_be_hidden()
+
+
+def test_the_scope_limits_the_documents_searched_and_the_passages_read(server, open_page):
+    page = open_page(server).page
+    documents = httpx.get(f"{server}/v1/documents").json()["documents"]
+    chosen = next(d for d in documents if "Pokrovsk" in d["title"])
+    page.locator("#scope summary").click()
+    page.locator("#scope-all").uncheck()
+    for box in page.locator("#scope-docs input").all():
+        box.uncheck()
+    page.locator("#question").fill(QUESTION)
+    page.locator("#question").press("Enter")
+    expect(page.locator("#ask-error")).to_have_text("Choose at least one document to search, or All documents.")
+    expect(page.locator(".turn")).to_have_count(0)
+    expect(page.locator("#question")).to_have_value(QUESTION)
+
+    page.locator(f"#scope-docs input[value='{chosen['doc_id']}']").check()
+    page.locator("#top-k").fill("3")
+    expect(page.locator("#scope-summary")).to_have_text(f"Searching “{chosen['title']}” · 3 passages")
+    reply, streamed = ask(page, QUESTION)
+    sent = streamed.request.post_data_json
+    assert sent["doc_ids"] == [chosen["doc_id"]] and sent["top_k"] == 3
+    expect(page.locator(".turn .scoped")).to_have_text(f"In “{chosen['title']}”")
+    toggle = reply.locator(".passages-toggle")
+    expect(toggle).to_have_text("3 passages")
+    expect(reply.locator(".passages")).to_be_hidden()
+    toggle.click()
+    expect(toggle).to_have_attribute("aria-expanded", "true")
+    passages = reply.locator(".passages .source-title")
+    expect(passages).to_have_text([chosen["title"]] * 3)
+    expected = api_ask_scoped(server, QUESTION, [chosen["doc_id"]], 3)
+    open_citation(page, reply.locator(".passages .source-link").first, expected["passages"][0])
+    for title in reply.locator(".source-doc > .source-title").all_inner_texts():
+        assert title == chosen["title"]
+
+
+def api_ask_scoped(server: str, question: str, doc_ids: list[str], top_k: int) -> dict:
+    response = httpx.post(f"{server}/v1/ask", json={"question": question, "doc_ids": doc_ids, "top_k": top_k},
+                          timeout=30)
+    assert response.status_code == 200
+    return response.json()
+
+
+def test_a_source_shows_the_words_around_its_quote_and_a_listed_document_opens_to_read(server, open_page):
+    page = open_page(server).page
+    expected = api_ask(server, QUESTION)
+    reply, _ = ask(page, QUESTION)
+    first = expected["citations"][0]
+    text = httpx.get(f"{server}/v1/documents/{first['doc_id']}").json()["text"]
+    source = reply.locator(".source-link").first
+    expect(source.locator(".quoted")).to_have_text(one_line(first["quote"]))
+    before, after = (one_line(t).strip("…") for t in source.locator(".context").all_inner_texts())
+    assert before or after, "a quote is shown with words of its document around it"
+    flat = one_line(text)
+    at = flat.index(one_line(first["quote"]))
+    assert flat[:at].rstrip().endswith(before.strip()) and flat[at + len(one_line(first["quote"])):].lstrip(
+        ).startswith(after.strip())
+
+    page.locator("#open-docs").click()
+    page.locator(".doc-list .doc-title", has_text=first["title"]).click()
+    expect(page.locator("#side-title")).to_have_text(first["title"])
+    assert page.locator("#source-text").text_content() == text
+    expect(page.locator("#source-text mark")).to_have_count(0)
