@@ -16,6 +16,7 @@ import numpy as np
 from citeqa.answer.kinds import answer_check
 from citeqa.index import lexical
 from citeqa.index.blocks import CODE, HEADING, LIST_ITEM, SIGNATURE, TABLE_ROW
+from citeqa.index.pages import page_at
 from citeqa.index.records import Passage
 from citeqa.index.snapshot import Snapshot
 
@@ -69,6 +70,7 @@ class Citation:
     start: int
     end: int
     score: float
+    page: int | None = None  # the 1-based page of a paginated document (a PDF) the quote starts on
 
     def as_dict(self) -> dict:
         return dict(self.__dict__)
@@ -456,7 +458,8 @@ def compose(question: str, vector: np.ndarray, passages: list[Passage], snap: Sn
         start, end = int(snap.sentence_starts[group[0].row]), int(snap.sentence_ends[group[-1].row])
         quote = doc.text[start:end]
         score = round(max(c.score for c in group), 4)
-        citations.append(Citation(n, doc.doc_id, doc.title, group[0].chunk_id, quote, start, end, score))
+        citations.append(Citation(n, doc.doc_id, doc.title, group[0].chunk_id, quote, start, end, score,
+                                  page_at(doc.pages, start)))
         parts.append(f"{unmarked(quote)} [{n}]")
     return Answer(parts, False, citations, support)
 

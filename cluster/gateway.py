@@ -27,7 +27,7 @@ from citeqa.index.embedding import Embedder
 from citeqa.index.errors import CiteqaError, IndexFailed, IndexNotReady, InvalidInput
 from citeqa.index.excerpt import Excerpt
 from citeqa.index.hybrid import MODES
-from citeqa.index.records import Document, Passage
+from citeqa.index.records import Document, Original, Passage
 from citeqa.index.sharding import ShardMap, bucket_of
 from citeqa.index.snapshot import Totals
 
@@ -42,6 +42,7 @@ class Listed:
     chunks: int
     added_at: float
     text: str | None = None
+    pages: list[int] | None = None
 
 
 @dataclass(frozen=True)
@@ -134,8 +135,8 @@ class Documents(Mapping):
         found = self._g.pool.read(self._g.shard_of(doc_id), "document", doc_id)
         if found is None:
             raise KeyError(doc_id)
-        doc_id, title, text, chunks, added_at = found
-        return Listed(doc_id, title, len(text), chunks, added_at, text)
+        doc_id, title, text, chunks, added_at, pages = found
+        return Listed(doc_id, title, len(text), chunks, added_at, text, pages)
 
     def _listing(self) -> list[Listed]:
         rows = self._g.each("listing")
@@ -224,6 +225,11 @@ class ClusterEngine:
         with self._writing:
             g = self.generation
             return g.pool.write(g.shard_of(doc.doc_id), "put", doc)
+
+    def original(self, doc_id: str) -> Original | None:
+        self.snapshot()  # 503 until the shards answer
+        g = self.generation
+        return g.pool.read(g.shard_of(doc_id), "original", doc_id)
 
     def delete(self, doc_id: str) -> None:
         with self._writing:

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from citeqa.index import excerpt, sharded
-from citeqa.index.records import Document
+from citeqa.index.records import Document, Original
 from citeqa.index.snapshot import Totals
 
 
@@ -56,9 +56,13 @@ class ShardServer:
         return [(d.doc_id, d.title, d.chars, d.chunks, d.added_at)
                 for d in self.engine.snapshot().documents.values()]
 
-    def document(self, doc_id: str) -> tuple[str, str, str, int, float] | None:
+    def document(self, doc_id: str) -> tuple[str, str, str, int, float, list[int] | None] | None:
+        """(doc_id, title, text, chunks, added_at, pages) of a live document."""
         d = self.engine.snapshot().documents.get(doc_id)
-        return None if d is None else (d.doc_id, d.title, d.text, d.chunks, d.added_at)
+        return None if d is None else (d.doc_id, d.title, d.text, d.chunks, d.added_at, d.pages)
+
+    def original(self, doc_id: str) -> Original | None:
+        return self.engine.original(doc_id)
 
     def counts(self) -> dict[str, int]:
         return self.engine.snapshot().counts()

@@ -9,7 +9,7 @@ table row or an API signature is a unit of its own.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from citeqa.index.records import Span
 
@@ -29,6 +29,8 @@ class Block:
     text: str
     level: int = 0  # a heading's level, 1 to 6
     section: tuple[str, ...] = ()  # the headings above the block, outermost first
+    page: int | None = None  # the 1-based page of a PDF the block starts on; None in unpaged formats
+    page_breaks: tuple[tuple[int, int], ...] = ()  # (offset in `text`, page) where a later page begins
 
 
 def inline(text: str) -> str:
@@ -73,7 +75,7 @@ def sectioned(blocks: list[Block]) -> list[Block]:
         if block.kind == HEADING:
             while path and path[-1][0] >= block.level:
                 path.pop()
-        out.append(Block(block.kind, block.text, block.level, tuple(t for _, t in path) + block.section))
+        out.append(replace(block, section=tuple(t for _, t in path) + block.section))
         if block.kind == HEADING:
             path.append((block.level, block.text))
     return out

@@ -201,7 +201,7 @@ def sync_folder(data_dir: Path, folder: Path, embedder: Embedder, params: ChunkP
             report.skipped.append(Skipped(Path(doc.source), "no article text found in it"))
             continue
         state = states.get(doc.doc_id)
-        wanted = (content_hash(doc.title, doc.text), own.get(doc.doc_id, recipe))
+        wanted = (content_hash(doc), own.get(doc.doc_id, recipe))
         if state and not force and state[:2] == wanted:
             report.unchanged += 1
             continue
@@ -254,7 +254,8 @@ def write_prepared(data_dir: Path, prepared: list[Prepared], embedder: Embedder,
 
 def _stored_document(store: Store, doc_id: str) -> Document:
     doc = store.document(doc_id)
-    return make_document(doc.text, doc.doc_id, doc.title, source=doc.source)
+    return make_document(doc.text, doc.doc_id, doc.title, source=doc.source, pages=doc.pages,
+                         original=store.original(doc_id))
 
 
 def put_document(data_dir: Path, doc: Document, embedder: Embedder, params: ChunkParams) -> Prepared:

@@ -23,7 +23,7 @@ from citeqa.index.embedding import Embedder
 from citeqa.index.errors import CiteqaError, DocumentNotFound, IndexFailed, IndexNotReady, InsufficientStorage
 from citeqa.index.hybrid import Retriever
 from citeqa.index.manifest import check_model
-from citeqa.index.records import Document, Passage
+from citeqa.index.records import Document, Original, Passage
 from citeqa.index.snapshot import Snapshot
 
 log = logging.getLogger(__name__)
@@ -159,6 +159,11 @@ class Engine:
         lap("commit")
         self._maybe_merge()
         return len(prepared[0].chunks)
+
+    def original(self, doc_id: str) -> Original | None:
+        """The file `doc_id` was read from, when it was kept (a PDF's): read from SQLite, as committed."""
+        self.snapshot()  # 503 while loading, as every read
+        return self._store.original(doc_id)
 
     def delete(self, doc_id: str) -> None:
         with self._write_lock, self._disk_full_is_507():

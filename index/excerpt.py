@@ -2,10 +2,11 @@
 
 In the cluster mode the passages of one answer come from several shards, and the gateway composes the
 answer. Composing reads more than the passages: the sentences around them, their kinds and sections,
-the text between them, the documents' titles. A shard cuts each cited document out of its snapshot
-(`cut`: its sentences and chunks, with their rows counted from the document's start, and the words and
-vectors of the sentences the answer may weigh), and the gateway puts the documents side by side in one
-Excerpt, which answers every question compose asks of a Snapshot, with the collection's statistics.
+the text between them, the documents' titles and pages. A shard cuts each cited document out of its
+snapshot (`cut`: its sentences and chunks, with their rows counted from the document's start, and the
+words and vectors of the sentences the answer may weigh), and the gateway puts the documents side by
+side in one Excerpt, which answers every question compose asks of a Snapshot, with the collection's
+statistics.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from citeqa.index.pages import page_at
 from citeqa.index.records import Passage
 from citeqa.index.snapshot import Snapshot, Totals
 
@@ -52,6 +54,7 @@ class DocExcerpt:
     terms: dict[int, frozenset[str]]  # of the sentences near the passages only
     section_terms: dict[int, frozenset[str]]
     vectors: dict[int, np.ndarray]
+    pages: list[int] | None = None  # where each page of the whole document begins (index/pages.py)
 
 
 def cut(snap: Snapshot, chunk_ids: Iterable[str]) -> list[DocExcerpt]:
@@ -92,7 +95,7 @@ def _window(doc, rows: list[int]) -> DocExcerpt:
         np.clip(np.asarray(p.chunk_sent_hi[clo:chi], np.int64) - lo, 0, hi - lo),
         {s - lo: p.sentence_terms(s) for s in sorted(near)},
         {s - lo: p.section_terms_of(int(p.sentence_section[s])) for s in sorted(near)},
-        {s - lo: np.asarray(p.sentence_vectors[s], dtype=np.float32) for s in sorted(near)})
+        {s - lo: np.asarray(p.sentence_vectors[s], dtype=np.float32) for s in sorted(near)}, doc.pages)
 
 
 class _Window(str):
@@ -118,6 +121,7 @@ class _Doc:
     doc_id: str
     title: str
     text: str
+    pages: list[int] | None = None
 
 
 class _Near(dict):
@@ -133,7 +137,7 @@ class Excerpt:
 
     def __init__(self, docs: list[DocExcerpt], totals: Totals, mentions: Callable[[str], bool]):
         self.totals, self._mentions = totals, mentions
-        self.documents = {d.doc_id: _Doc(d.doc_id, d.title, _Window(d.text, d.base)) for d in docs}
+        self.documents = {d.doc_id: _Doc(d.doc_id, d.title, _Window(d.text, d.base), d.pages) for d in docs}
         self.sentence_docs, self.sentence_starts, self.sentence_ends = [], [], []
         self.sentence_kinds, self.sentence_sections, self.sentence_chunks = [], [], []
         self.chunk_ids, self.chunk_docs, self.chunk_sentences = [], [], []
@@ -168,7 +172,7 @@ class Excerpt:
         d, i = self._passages[chunk_id]
         start, end = int(d.chunk_starts[i]), int(d.chunk_ends[i])
         return Passage(rank, chunk_id, d.doc_id, d.title, d.text[start - d.base:end - d.base], start, end,
-                       round(score, 6), d.chunk_sections[i])
+                       round(score, 6), d.chunk_sections[i], page_at(d.pages, start))
 
     def chunk_row(self, chunk_id: str) -> int | None:
         return self._rows.get(chunk_id)

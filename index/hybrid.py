@@ -15,6 +15,7 @@ import numpy as np
 
 from citeqa.index import vectors
 from citeqa.index.errors import InvalidInput
+from citeqa.index.pages import page_at
 from citeqa.index.records import Passage
 from citeqa.index.snapshot import Snapshot, Totals
 
@@ -150,7 +151,7 @@ class Retriever:
         for rank, (row, score) in enumerate(fused[:k], start=1):
             c = snap.chunk(row)
             out.append(Passage(rank, c.chunk_id, c.doc_id, c.title, c.text, c.start, c.end, round(score, 6),
-                               c.section))
+                               c.section, page_at(snap.documents[c.doc_id].pages, c.start)))
         return out
 
 

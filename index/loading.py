@@ -13,7 +13,8 @@ from citeqa.index import docx_blocks, html_blocks, markdown_blocks, pdf_blocks
 from citeqa.index.blocks import render
 from citeqa.index.cleaning import find_content
 from citeqa.index.errors import InvalidInput, UnsupportedDocument
-from citeqa.index.records import Document, Span
+from citeqa.index.pages import page_starts
+from citeqa.index.records import Document, Original, Span
 
 log = logging.getLogger(__name__)
 
@@ -79,6 +80,8 @@ def decode(data: bytes, name: str) -> str:
 
 
 BINARY = {".pdf": pdf_blocks.parse, ".docx": docx_blocks.parse}  # read as bytes: structure, no decoding
+# Formats whose file is kept beside the text: a reader opens a PDF's original at the cited page.
+KEPT = {".pdf": "application/pdf"}
 
 
 def parse(data: bytes, name: str, doc_id: str | None = None, title: str | None = None,
@@ -98,18 +101,23 @@ def parse(data: bytes, name: str, doc_id: str | None = None, title: str | None =
         parser = html_blocks.parse if suffix in (".html", ".htm") else markdown_blocks.parse
         found, blocks = parser(raw)
     text, spans = render(blocks)
-    return make_document(text, doc_id or Path(name).stem, title or found, source, content=spans)
+    original = Original(KEPT[suffix], data) if suffix in KEPT else None
+    return make_document(text, doc_id or Path(name).stem, title or found, source, content=spans,
+                         pages=page_starts(blocks, spans), original=original)
 
 
 def make_document(text: str, doc_id: str, title: str | None = None, source: str = "api",
-                  content: list[Span] | None = None) -> Document:
-    """`content` are the spans to index, when a parser found them; plain text is read line by line."""
+                  content: list[Span] | None = None, pages: list[int] | None = None,
+                  original: Original | None = None) -> Document:
+    """`content` are the spans to index, when a parser found them; plain text is read line by line.
+    `pages`: where each page begins in `text` (index/pages.py); `original`: the file to keep."""
     check_doc_id(doc_id)
     if not text.strip():
         raise InvalidInput(f"{doc_id}: the document is empty")
     title = one_line(title or "")[:TITLE_MAX] or one_line(title_of(text))
     spans = content if content is not None else find_content(text)
-    return Document(doc_id=doc_id, title=title, text=text, content=spans, source=source)
+    return Document(doc_id=doc_id, title=title, text=text, content=spans, source=source, pages=pages,
+                    original=original)
 
 
 def read_folder(folder: Path) -> Iterator[Document | Skipped]:

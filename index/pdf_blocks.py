@@ -13,7 +13,9 @@ hold for any document because they are statistics of the document itself:
 - list items: lines that begin with a bullet or a number and a stop, and contents entries (dot leaders
   and a page number);
 - paragraphs: lines joined while the gap between them is the body's usual line pitch, across page
-  breaks when a paragraph did not end, with words hyphenated at a line's end joined again.
+  breaks when a paragraph did not end, with words hyphenated at a line's end joined again;
+- pages: each block keeps the page it starts on and where in its text later pages begin, so a citation
+  can name the page of its quote (index/pages.py).
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ import ctypes
 import re
 import statistics
 from collections import Counter, defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from citeqa.index.blocks import CODE, HEADING, LIST_ITEM, PARAGRAPH, Block, sectioned
 from citeqa.index.errors import InvalidInput, UnsupportedDocument
@@ -167,6 +169,23 @@ def _join(text: str, more: str) -> str:
     return f"{text} {more}"
 
 
+def _solid(text: str) -> int:
+    """Characters of `text` other than white space: what places a page break in a block's text before
+    its white space is made single."""
+    return sum(not ch.isspace() for ch in text)
+
+
+def _at(text: str, solid: int) -> int:
+    """The offset in `text` of the character after its first `solid` non-space characters."""
+    seen = 0
+    for i, ch in enumerate(text):
+        if not ch.isspace():
+            if seen == solid:
+                return i
+            seen += 1
+    return len(text)
+
+
 def _blocks(lines: list[Line], mono: set[str]) -> list[Block]:
     body_lines = [ln for ln in lines if ln.font not in mono]
     sizes = Counter()
@@ -185,20 +204,23 @@ def _blocks(lines: list[Line], mono: set[str]) -> list[Block]:
 
     blocks: list[Block] = []
     kind, text, code, prev = None, "", [], None
+    first, turns = 0, []  # the open block's first page; (non-space characters before, page) of the others
 
     def flush() -> None:
-        nonlocal kind, text, code
-        if kind == CODE and code:
-            blocks.append(Block(CODE, "\n".join(code)))
-        elif kind and text.strip():
-            blocks.append(Block(kind, " ".join(text.split())))
-        kind, text, code = None, "", []
+        nonlocal kind, text, code, turns
+        body = "\n".join(code) if kind == CODE else " ".join(text.split())
+        if kind and body:
+            blocks.append(Block(kind, body, page=first, page_breaks=tuple((_at(body, n), page)
+                                                                          for n, page in turns)))
+        kind, text, code, turns = None, "", [], []
 
     for ln in lines:
         if ln.font in mono:
             if kind != CODE:
                 flush()
-                kind = CODE
+                kind, first = CODE, ln.page
+            elif ln.page != prev.page:
+                turns.append((_solid("".join(code)), ln.page))
             code.append(ln.text)
             prev = ln
             continue
@@ -210,9 +232,9 @@ def _blocks(lines: list[Line], mono: set[str]) -> list[Block]:
             flush()
             if blocks and blocks[-1].kind == HEADING and blocks[-1].level == heading and prev is not None \
                     and prev.page == ln.page and abs(prev.base - ln.base) <= 1.5 * ln.size:
-                blocks[-1] = Block(HEADING, f"{blocks[-1].text} {ln.text}", heading)  # one heading, two lines
+                blocks[-1] = replace(blocks[-1], text=f"{blocks[-1].text} {ln.text}")  # one, on two lines
             else:
-                blocks.append(Block(HEADING, ln.text, heading))
+                blocks.append(Block(HEADING, ln.text, heading, page=ln.page))
             prev = ln
             continue
         starts_item = bool(BULLET.match(ln.text) or LEADERS.search(ln.text))
@@ -226,9 +248,12 @@ def _blocks(lines: list[Line], mono: set[str]) -> list[Block]:
             new = END.search(prev.text) is not None
         if new:
             flush()
-            kind, text = (LIST_ITEM if starts_item else PARAGRAPH), ln.text
+            kind, text, first = (LIST_ITEM if starts_item else PARAGRAPH), ln.text, ln.page
         else:
-            text = _join(text, ln.text)
+            joined = _join(text, ln.text)
+            if ln.page != prev.page:  # a paragraph going on over a page break: where the page begins in it
+                turns.append((_solid(joined) - _solid(ln.text), ln.page))
+            text = joined
         prev = ln
     flush()
     return blocks

@@ -17,6 +17,14 @@ class Span:
     section: str = ""  # the headings above it, "Outer > Inner"; empty in plain text
 
 
+@dataclass(frozen=True)
+class Original:
+    """The file a document was read from, kept where a reader may want to open it (a PDF, at a page)."""
+
+    media_type: str
+    data: bytes = field(repr=False)  # megabytes, never in a message
+
+
 @dataclass
 class Document:
     """A document as stored: `text` is kept whole; `content` lists the spans worth indexing."""
@@ -26,6 +34,8 @@ class Document:
     text: str
     content: list[Span] = field(default_factory=list)
     source: str = "api"
+    pages: list[int] | None = None  # where each page begins in `text` (index/pages.py); None: unpaged
+    original: Original | None = None
 
 
 @dataclass(frozen=True)
@@ -63,6 +73,7 @@ class Passage:
     end: int
     score: float
     section: str = ""  # the headings above it ("Guide > Options > Defaults"), empty in plain text
+    page: int | None = None  # the page of a paginated document it starts on (index/pages.py)
 
     def as_dict(self) -> dict:
         return {
@@ -75,6 +86,7 @@ class Passage:
             "end": self.end,
             "score": self.score,
             "section": self.section,
+            "page": self.page,
         }
 
 

@@ -90,20 +90,23 @@ class LiveDocument:
     chars: int
     part: Part
     index: int  # its number in `part`
+    pages: list[int] | None = None  # where each page begins in its text (index/pages.py); None: unpaged
 
     @property
     def text(self) -> str:
         return self.part.text(self.index)
 
 
-def _documents(segments: list[Segment], listing: Iterable[tuple]) -> dict[str, LiveDocument]:
-    """Each listed document (store.listing) with the part that holds it live."""
+def _documents(segments: list[Segment], listing: Iterable[tuple], pages: dict[str, list[int]]
+               ) -> dict[str, LiveDocument]:
+    """Each listed document (store.listing) with the part that holds it live, and its pages if any."""
     out = {}
     for doc_id, title, source, added_at, chunks, chars in listing:
         for seg in reversed(segments):
             k = seg.part.doc_of.get(doc_id)
             if k is not None and seg.live[k]:
-                out[doc_id] = LiveDocument(doc_id, title, source, added_at, chunks, chars, seg.part, k)
+                out[doc_id] = LiveDocument(doc_id, title, source, added_at, chunks, chars, seg.part, k,
+                                           pages.get(doc_id))
                 break
     return out
 
@@ -442,7 +445,7 @@ class Snapshot:
             docs.pop(doc_id, None)
             if doc is not None:
                 docs[doc_id] = LiveDocument(doc.doc_id, doc.title, doc.source, doc.added_at, doc.chunks,
-                                            len(doc.text), part, part.doc_of[doc_id])
+                                            len(doc.text), part, part.doc_of[doc_id], doc.pages)
         before = {s.part for s in segments}
         for seg in folded:  # a part made by folding holds documents that moved: they point to it now
             if seg.part not in before:
@@ -525,7 +528,7 @@ def _compose(view: Store, folder: Path, current: Manifest) -> Snapshot:
     if live | set(fresh) != {row[0] for row in listing}:
         raise ValueError(f"the base part holds {len(live)} of {len(listing)} documents not changed since")
     segments = [base_segment] + ([Segment.of(delta)] if delta is not None and delta.chunks else [])
-    return Snapshot(current, version, segments, _documents(segments, listing))
+    return Snapshot(current, version, segments, _documents(segments, listing, view.pages()))
 
 
 def _part_of(view: Store, docs: dict[str, StoredDocument], dim: int) -> Part:

@@ -7,6 +7,7 @@ A connection is opened per operation, which keeps the store safe to share betwee
 from __future__ import annotations
 
 import hashlib
+import json
 import sqlite3
 import time
 from collections.abc import Iterator
@@ -16,13 +17,13 @@ from pathlib import Path
 
 import numpy as np
 
-from citeqa.index.records import Chunk, Document, Rows, Sentence
+from citeqa.index.records import Chunk, Document, Original, Rows, Sentence
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS documents (
     doc_id TEXT PRIMARY KEY, title TEXT NOT NULL, text TEXT NOT NULL, source TEXT NOT NULL,
-    content_hash TEXT NOT NULL, recipe TEXT NOT NULL, added_at REAL NOT NULL, chars INTEGER);
+    content_hash TEXT NOT NULL, recipe TEXT NOT NULL, added_at REAL NOT NULL, chars INTEGER, pages TEXT);
 CREATE TABLE IF NOT EXISTS chunks (
     chunk_id TEXT PRIMARY KEY, doc_id TEXT NOT NULL REFERENCES documents(doc_id) ON DELETE CASCADE,
     position INTEGER NOT NULL, start INTEGER NOT NULL, "end" INTEGER NOT NULL, vector BLOB NOT NULL,
@@ -32,6 +33,9 @@ CREATE TABLE IF NOT EXISTS sentences (
     position INTEGER NOT NULL, start INTEGER NOT NULL, "end" INTEGER NOT NULL, vector BLOB NOT NULL,
     section TEXT NOT NULL DEFAULT '', kind TEXT NOT NULL DEFAULT 'text');
 CREATE TABLE IF NOT EXISTS changed (doc_id TEXT PRIMARY KEY, version INTEGER);
+CREATE TABLE IF NOT EXISTS originals (
+    doc_id TEXT PRIMARY KEY REFERENCES documents(doc_id) ON DELETE CASCADE, media_type TEXT NOT NULL,
+    data BLOB NOT NULL);
 CREATE INDEX IF NOT EXISTS chunks_doc ON chunks(doc_id, position);
 CREATE INDEX IF NOT EXISTS sentences_doc ON sentences(doc_id, position);
 """
@@ -46,12 +50,18 @@ _ADDED_COLUMNS = (("chunks", "section", "''"), ("sentences", "section", "''"),
 # 180k documents (1M chunks) a cold listing took 18.7 s that way; the index is all it reads.
 _LISTING_INDEX = ("CREATE INDEX IF NOT EXISTS documents_listing "
                   "ON documents(doc_id, title, source, added_at, chars)")
+# The page starts of the paginated documents (PDFs), read with the listing: an index of those alone, for
+# the same reason (`pages` follows the text in the row).
+_PAGES_INDEX = ("CREATE INDEX IF NOT EXISTS documents_pages ON documents(doc_id, pages) "
+                "WHERE pages IS NOT NULL")
 
 
 def _add_columns(db: sqlite3.Connection) -> None:
     """Stores written before section paths and unit kinds were kept gain the columns; the recipe change
     then has every document redone, so the defaults of old rows never stay in use. Stores written before
-    documents kept their length in characters gain it, counted once."""
+    documents kept their length in characters gain it, counted once. Stores written before PDFs kept
+    their pages gain the column (NULL) and the originals table; a PDF's content hash now covers both, so
+    the next build from its folder redoes the PDFs, and them only."""
     for table, column, default in _ADDED_COLUMNS:
         columns = {row[1] for row in db.execute(f"PRAGMA table_info({table})")}
         if column not in columns:
@@ -59,11 +69,20 @@ def _add_columns(db: sqlite3.Connection) -> None:
     if "chars" not in {row[1] for row in db.execute("PRAGMA table_info(documents)")}:
         db.execute("ALTER TABLE documents ADD COLUMN chars INTEGER")
         db.execute("UPDATE documents SET chars = length(text)")
+    if "pages" not in {row[1] for row in db.execute("PRAGMA table_info(documents)")}:
+        db.execute("ALTER TABLE documents ADD COLUMN pages TEXT")
     db.execute(_LISTING_INDEX)
+    db.execute(_PAGES_INDEX)
 
 
-def content_hash(title: str, text: str) -> str:
-    return hashlib.sha256(f"{title}\x00{text}".encode()).hexdigest()
+def content_hash(doc: Document) -> str:
+    """What a document is: its title and text, and a PDF's pages and file. One without either hashes as
+    before they were kept, so only PDFs are redone by the first build after the change."""
+    digest = hashlib.sha256(f"{doc.title}\x00{doc.text}".encode())
+    if doc.pages is not None or doc.original is not None:
+        kept = doc.original or Original("", b"")
+        digest.update(f"\x00{doc.pages}\x00{kept.media_type}\x00".encode() + kept.data)
+    return digest.hexdigest()
 
 
 @dataclass(frozen=True)
@@ -74,6 +93,13 @@ class StoredDocument:
     source: str
     added_at: float
     chunks: int
+    pages: list[int] | None = None
+
+    @staticmethod
+    def of(row: tuple) -> StoredDocument:
+        """From a row of the columns above, `pages` as stored (JSON)."""
+        *head, pages = row
+        return StoredDocument(*head, json.loads(pages) if pages else None)
 
 
 @dataclass
@@ -88,8 +114,9 @@ class Prepared:
 
     @property
     def nbytes(self) -> int:
-        """About what storing it adds: its text and its vectors."""
-        return len(self.doc.text.encode()) + self.chunk_vectors.nbytes + self.sentence_vectors.nbytes
+        """About what storing it adds: its text, its file and its vectors."""
+        kept = len(self.doc.original.data) if self.doc.original else 0
+        return len(self.doc.text.encode()) + kept + self.chunk_vectors.nbytes + self.sentence_vectors.nbytes
 
 
 class Store:
@@ -203,15 +230,18 @@ class Store:
     # -- writing ----------------------------------------------------------------------------------
     @staticmethod
     def put(db: sqlite3.Connection, item: Prepared, recipe: str) -> None:
-        """Insert or replace one document with its chunks and sentences (inside a transaction)."""
+        """Insert or replace one document with its chunks, sentences and file (inside a transaction)."""
         doc = item.doc
         Store.remove(db, doc.doc_id)
         db.execute(
-            "INSERT INTO documents(doc_id, title, text, source, content_hash, recipe, added_at, chars) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            (doc.doc_id, doc.title, doc.text, doc.source, content_hash(doc.title, doc.text), recipe,
-             time.time(), len(doc.text)),
+            "INSERT INTO documents(doc_id, title, text, source, content_hash, recipe, added_at, chars, "
+            "pages) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (doc.doc_id, doc.title, doc.text, doc.source, content_hash(doc), recipe, time.time(),
+             len(doc.text), None if doc.pages is None else json.dumps(doc.pages)),
         )
+        if doc.original is not None:
+            db.execute("INSERT INTO originals(doc_id, media_type, data) VALUES (?, ?, ?)",
+                       (doc.doc_id, doc.original.media_type, doc.original.data))
         db.executemany(
             'INSERT INTO chunks(chunk_id, doc_id, position, start, "end", vector, section) '
             "VALUES (?, ?, ?, ?, ?, ?, ?)",
@@ -230,6 +260,7 @@ class Store:
         db.execute("INSERT OR REPLACE INTO changed(doc_id, version) VALUES (?, NULL)", (doc_id,))
         db.execute("DELETE FROM chunks WHERE doc_id = ?", (doc_id,))
         db.execute("DELETE FROM sentences WHERE doc_id = ?", (doc_id,))
+        db.execute("DELETE FROM originals WHERE doc_id = ?", (doc_id,))
         return db.execute("DELETE FROM documents WHERE doc_id = ?", (doc_id,)).rowcount > 0
 
     # -- reading ----------------------------------------------------------------------------------
@@ -251,9 +282,9 @@ class Store:
         with self.reading() as db:
             rows = db.execute(
                 "SELECT d.doc_id, d.title, d.text, d.source, d.added_at, "
-                "(SELECT COUNT(*) FROM chunks c WHERE c.doc_id = d.doc_id) FROM documents d ORDER BY d.doc_id"
-            ).fetchall()
-        return [StoredDocument(*row) for row in rows]
+                "(SELECT COUNT(*) FROM chunks c WHERE c.doc_id = d.doc_id), d.pages FROM documents d "
+                "ORDER BY d.doc_id").fetchall()
+        return [StoredDocument.of(row) for row in rows]
 
     def listing(self) -> list[tuple[str, str, str, float, int, int]]:
         """(doc_id, title, source, added_at, chunks, characters) of every document, without their text."""
@@ -267,10 +298,21 @@ class Store:
         with self.reading() as db:
             row = db.execute(
                 "SELECT doc_id, title, text, source, added_at, "
-                "(SELECT COUNT(*) FROM chunks c WHERE c.doc_id = d.doc_id) FROM documents d WHERE doc_id = ?",
-                (doc_id,),
-            ).fetchone()
-        return StoredDocument(*row) if row else None
+                "(SELECT COUNT(*) FROM chunks c WHERE c.doc_id = d.doc_id), pages FROM documents d "
+                "WHERE doc_id = ?", (doc_id,)).fetchone()
+        return StoredDocument.of(row) if row else None
+
+    def pages(self) -> dict[str, list[int]]:
+        """doc_id -> page starts of every paginated document (read from their index alone)."""
+        with self.reading() as db:
+            rows = db.execute("SELECT doc_id, pages FROM documents WHERE pages IS NOT NULL")
+            return {doc_id: json.loads(pages) for doc_id, pages in rows}
+
+    def original(self, doc_id: str) -> Original | None:
+        """The file the document was read from, when it was kept (PDFs)."""
+        with self.reading() as db:
+            row = db.execute("SELECT media_type, data FROM originals WHERE doc_id = ?", (doc_id,)).fetchone()
+        return Original(row[0], bytes(row[1])) if row else None
 
     def counts(self) -> dict[str, int]:
         with self.reading() as db:

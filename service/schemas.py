@@ -92,6 +92,9 @@ class DocumentOut(BaseModel):
     text: str
     chunks: int
     added_at: float
+    pages: list[int] | None = Field(description="Where each page of a PDF begins in `text`: `pages[i]` is "
+                                    "the offset of page i + 1 (a page without text begins where the next "
+                                    "one does). null for unpaged documents.")
 
 
 class DocumentCreated(BaseModel):

@@ -1,4 +1,5 @@
-"""The /v1/documents routes: list, read, add or replace (JSON or a file upload), delete."""
+"""The /v1/documents routes: list, read, add or replace (JSON or a file upload), delete, and read the
+original file of a PDF."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from citeqa.index.loading import (
     DOC_ID_MAX,
     DOC_ID_PATTERN,
     FORMATS,
+    KEPT,
     SUFFIXES,
     TITLE_MAX,
     check_title,
@@ -36,6 +38,7 @@ from citeqa.service.schemas import (
 )
 
 router = APIRouter(prefix="/v1/documents")
+_SUFFIX = {media: suffix for suffix, media in KEPT.items()}  # an original's file name, from its media type
 PathId = Annotated[DocId, Path(description="The document's id: 1 to 128 of A-Z a-z 0-9 . _ -, not only "
                                           "dots.")]
 
@@ -69,7 +72,25 @@ def read_document(engine: EngineDep, doc_id: PathId) -> dict:
     if doc is None:
         raise DocumentNotFound(f"doc_id: no document {doc_id!r}; GET /v1/documents lists them")
     return {"doc_id": doc.doc_id, "title": doc.title, "text": doc.text, "chunks": doc.chunks,
-            "added_at": doc.added_at}
+            "added_at": doc.added_at, "pages": doc.pages}
+
+
+@router.get("/{doc_id}/original", response_class=Response, dependencies=[ReadAccess],
+            responses={200: {"content": {media: {} for media in KEPT.values()},
+                             "description": "The file the document was read from."},
+                       404: {"model": ErrorBody}, **ERROR_RESPONSES})
+def read_original(engine: EngineDep, doc_id: PathId) -> Response:
+    """The file a PDF document was uploaded or indexed from, as it was: the page's viewer opens it at a
+    cited page. 404 for a document read from text or kept before files were."""
+    found = engine.original(doc_id)
+    if found is None:
+        if engine.snapshot().documents.get(doc_id) is None:
+            raise DocumentNotFound(f"doc_id: no document {doc_id!r}; GET /v1/documents lists them")
+        raise DocumentNotFound(f"doc_id: {doc_id!r} has no original file; only PDF files keep theirs "
+                               f"(upload the PDF again to keep it)")
+    name = doc_id + _SUFFIX.get(found.media_type, "")
+    return Response(found.data, media_type=found.media_type, headers={
+        "Content-Disposition": f'inline; filename="{name}"', "X-Content-Type-Options": "nosniff"})
 
 
 @router.post("", status_code=201, response_model=DocumentCreated, dependencies=[WriteAccess],

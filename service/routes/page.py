@@ -1,6 +1,7 @@
-"""The chat page: static files under service/static/, served by the service itself (no build step, no CDN).
+"""The chat page and the PDF viewer: static files under service/static/, served by the service itself (no
+build step, no CDN; pdf.js is vendored under static/vendor/pdfjs/).
 
-The page's responses carry a Content-Security-Policy that allows only the page's own files, so even a
+The pages' responses carry a Content-Security-Policy that allows only the service's own files, so even a
 document that slipped HTML into the page could not run a script.
 """
 
@@ -29,12 +30,20 @@ def chat_page() -> FileResponse:
     return FileResponse(PAGE_DIR / "index.html", headers=HEADERS)
 
 
+@router.api_route("/pdf.html", methods=["GET", "HEAD"])
+def pdf_viewer() -> FileResponse:
+    """A PDF document's original file at a page: /pdf.html?doc=<doc_id>&page=<n> (service/static/pdf.js)."""
+    return FileResponse(PAGE_DIR / "pdf.html", headers=HEADERS)
+
+
 class PageFiles(StaticFiles):
-    """The page's scripts, styles and icon, with the same headers as the page."""
+    """The pages' scripts, styles, icon and pdf.js, with the same headers as the pages."""
 
     async def get_response(self, path, scope):
         response = await super().get_response(path, scope)
         response.headers.update(HEADERS)
+        if path.endswith(".mjs") and response.status_code == 200:  # a module runs only with a script type
+            response.headers["content-type"] = "text/javascript; charset=utf-8"
         return response
 
 

@@ -165,3 +165,57 @@ def test_an_index_written_before_segments_opens_rebuilt_from_sqlite(seeds_data, 
     assert {d: doc.chars for d, doc in snap.documents.items()} == \
         {d.doc_id: len(d.text) for d in store.documents()}
     assert new_engine(data, embedder).load().search("Pokrovsk", k=1)[0].doc_id.startswith("00")
+
+
+def test_an_index_written_before_pdfs_kept_pages_opens_and_the_next_build_redoes_only_the_pdfs(
+        tmp_path, embedder):
+    """A store of an older version: no pages column, no originals table, and a PDF hashed by its title and
+    text alone. It opens as it was; the next build from its folder redoes the PDF (its hash now covers
+    pages and file) and leaves the text file alone."""
+    import hashlib
+
+    from tests.index.test_formats import pages_of
+    from tests.support.realfiles import bash_manuals
+
+    data, folder = tmp_path / "data", tmp_path / "docs"
+    folder.mkdir()
+    pdf = pages_of((bash_manuals() / "bashref.pdf").read_bytes(), [10, 11])
+    (folder / "quoting.pdf").write_bytes(pdf)
+    (folder / "note.txt").write_text("Note\n\nThe ferry to Vessa leaves at nine every morning.\n")
+    sync_folder(data, folder, embedder, chunk_params(), progress=False)
+    with closing(sqlite3.connect(data / DB_NAME)) as db, db:
+        db.execute("DROP INDEX documents_pages")
+        db.execute("ALTER TABLE documents DROP COLUMN pages")
+        db.execute("DROP TABLE originals")
+        title, text = db.execute("SELECT title, text FROM documents WHERE doc_id = 'quoting'").fetchone()
+        old_hash = hashlib.sha256(f"{title}\x00{text}".encode()).hexdigest()
+        db.execute("UPDATE documents SET content_hash = ? WHERE doc_id = 'quoting'", (old_hash,))
+    snap = load(data, embedder.name)
+    assert snap.documents["quoting"].pages is None and store_at(data).original("quoting") is None
+    report = sync_folder(data, folder, embedder, chunk_params(), progress=False)
+    assert report.updated == ["quoting"] and report.unchanged == 1
+    snap = load(data, embedder.name)
+    assert len(snap.documents["quoting"].pages) == 2 and snap.documents["note"].pages is None
+    assert store_at(data).original("quoting").data == pdf and store_at(data).original("note") is None
+    assert sync_folder(data, folder, embedder, chunk_params(), progress=False).unchanged == 2
+
+
+def test_deleting_or_replacing_a_pdf_removes_or_replaces_its_file(tmp_path, embedder):
+    from citeqa.index.loading import parse
+    from tests.index.test_formats import pages_of
+    from tests.support.realfiles import bash_manuals
+
+    data = tmp_path / "data"
+    manual = (bash_manuals() / "bashref.pdf").read_bytes()
+    first, second = pages_of(manual, [10]), pages_of(manual, [11])
+    put_document(data, parse(first, "quoting.pdf"), embedder, chunk_params())
+    store = store_at(data)
+    assert store.original("quoting").data == first and len(store.document("quoting").pages) == 1
+    put_document(data, parse(second, "quoting.pdf"), embedder, chunk_params())
+    assert store.original("quoting").data == second
+    put_document(data, make_document("Quoting, as plain text.", "quoting"), embedder, chunk_params())
+    assert store.original("quoting") is None and store.document("quoting").pages is None
+    put_document(data, parse(first, "quoting.pdf"), embedder, chunk_params())
+    delete_document(data, "quoting")
+    with closing(sqlite3.connect(data / DB_NAME)) as db:
+        assert db.execute("SELECT COUNT(*) FROM originals").fetchone()[0] == 0

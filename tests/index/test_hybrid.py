@@ -80,7 +80,8 @@ def test_passages_carry_the_api_fields_and_verifiable_offsets(engine):
     for p in engine.search(QUESTION, k=5):
         assert snap.documents[p.doc_id].text[p.start:p.end] == p.text
         assert set(p.as_dict()) == {"rank", "chunk_id", "doc_id", "title", "text", "start", "end", "score",
-                                     "section"}
+                                     "section", "page"}
+        assert p.page is None  # the seeds are plain text: no pages
     assert [p.rank for p in engine.search(QUESTION, k=5)] == [1, 2, 3, 4, 5]
 
 

@@ -111,6 +111,46 @@ def test_uploaded_pdf_and_word_files_are_cited_from_their_text(srv):
         assert httpx.delete(f"{srv.url}/v1/documents/{doc_id}", headers=AUTH).status_code == 204
 
 
+def test_an_uploaded_pdf_keeps_its_pages_and_its_file_until_it_is_deleted(srv):
+    """Citations of every answering route name the page; GET /original gives back the very bytes."""
+    from tests.index.test_formats import pages_of
+    from tests.index.test_pages import letters, pdf_pages
+    from tests.service.test_chat_api import stream_events
+    from tests.support.realfiles import bash_manuals
+
+    pdf = pages_of((bash_manuals() / "bashref.pdf").read_bytes(), [10, 11, 12])
+    created = httpx.post(f"{srv.url}/v1/documents", files={"file": ("shellquotes.pdf", pdf)}, headers=AUTH,
+                         timeout=120)
+    assert created.status_code == 201, created.text
+    doc = httpx.get(f"{srv.url}/v1/documents/shellquotes").json()
+    assert doc["pages"][0] == 0 and len(doc["pages"]) == 3
+    assert doc["pages"] == sorted(set(doc["pages"])) and doc["pages"][-1] < len(doc["text"])
+    original = httpx.get(f"{srv.url}/v1/documents/shellquotes/original")
+    assert original.status_code == 200 and original.content == pdf
+    assert original.headers["content-type"] == "application/pdf"
+    question = {"question": "What does ANSI-C quoting do?", "doc_ids": ["shellquotes"]}
+    body = ask(srv.url, **question)
+    check_reply(body, text_getter(srv.url))
+    pages = pdf_pages(pdf)
+    for c in body["citations"]:
+        assert letters(c["quote"][:40]) in pages[c["page"] - 1], c
+    assert all(isinstance(p["page"], int) for p in body["passages"])
+    assert stream_events(srv.url, question)[1][-1][1]["citations"] == body["citations"]
+    chat = httpx.post(f"{srv.url}/v1/chat/completions", timeout=30, json={
+        "model": "citeqa", "messages": [{"role": "user", "content": question["question"]}],
+        "doc_ids": ["shellquotes"]}).json()
+    assert chat["citations"] == body["citations"]
+
+    seed = "000_43ab17fb5869de75"
+    assert httpx.get(f"{srv.url}/v1/documents/{seed}").json()["pages"] is None
+    for doc_id, said in ((seed, "has no original file"), ("nope", "no document 'nope'")):
+        missing = httpx.get(f"{srv.url}/v1/documents/{doc_id}/original")
+        assert missing.status_code == 404 and missing.json()["error"]["code"] == "not_found"
+        assert said in missing.json()["error"]["message"]
+    assert httpx.delete(f"{srv.url}/v1/documents/shellquotes", headers=AUTH).status_code == 204
+    assert httpx.get(f"{srv.url}/v1/documents/shellquotes/original").status_code == 404
+
+
 def test_unreadable_pdf_and_word_uploads_get_a_clear_error_and_change_nothing(srv):
     before = stored(srv.url)
     for name, data, status, said in [("scan.pdf", b"%PDF-1.4 truncated", 422, "not a readable PDF"),
@@ -222,6 +262,7 @@ def test_auth_reads_closes_the_reading_routes_too(seeds_data, tmp_path):
     try:
         assert httpx.post(f"{server.url}/v1/ask", json={"question": QUESTION}).status_code == 401
         assert httpx.get(f"{server.url}/v1/documents").status_code == 401
+        assert httpx.get(f"{server.url}/v1/documents/000_43ab17fb5869de75/original").status_code == 401
         for route in ("/v1/ask/stream", "/v1/chat/completions"):
             assert httpx.post(f"{server.url}{route}", json={"question": QUESTION}).status_code == 401
         assert httpx.get(f"{server.url}/v1/info").json()["auth"] == {"writes": True, "reads": True}
