@@ -71,6 +71,9 @@ class Citation:
     end: int
     score: float
     page: int | None = None  # the 1-based page of a paginated document (a PDF) the quote starts on
+    # The kind of block the quote is in (paragraph, code, list_item, heading, text...): a client shows a
+    # quote of code as code, with its line breaks, rather than as one line of the answer.
+    kind: str = "text"
 
     def as_dict(self) -> dict:
         return dict(self.__dict__)
@@ -459,7 +462,7 @@ def compose(question: str, vector: np.ndarray, passages: list[Passage], snap: Sn
         quote = doc.text[start:end]
         score = round(max(c.score for c in group), 4)
         citations.append(Citation(n, doc.doc_id, doc.title, group[0].chunk_id, quote, start, end, score,
-                                  page_at(doc.pages, start)))
+                                  page_at(doc.pages, start), str(snap.sentence_kinds[group[0].row])))
         parts.append(f"{unmarked(quote)} [{n}]")
     return Answer(parts, False, citations, support)
 

@@ -226,6 +226,11 @@ class ClusterEngine:
             g = self.generation
             return g.pool.write(g.shard_of(doc.doc_id), "put", doc)
 
+    def units(self, doc_id: str) -> list[tuple[int, int, str, str]]:
+        self.snapshot()  # 503 until the shards answer
+        g = self.generation
+        return g.pool.read(g.shard_of(doc_id), "units", doc_id)
+
     def original(self, doc_id: str) -> Original | None:
         self.snapshot()  # 503 until the shards answer
         g = self.generation

@@ -61,6 +61,9 @@ class ShardServer:
         d = self.engine.snapshot().documents.get(doc_id)
         return None if d is None else (d.doc_id, d.title, d.text, d.chunks, d.added_at, d.pages)
 
+    def units(self, doc_id: str) -> list[tuple[int, int, str, str]]:
+        return self.engine.units(doc_id)
+
     def original(self, doc_id: str) -> Original | None:
         return self.engine.original(doc_id)
 

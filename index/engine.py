@@ -160,6 +160,11 @@ class Engine:
         self._maybe_merge()
         return len(prepared[0].chunks)
 
+    def units(self, doc_id: str) -> list[tuple[int, int, str, str]]:
+        """The units `doc_id` was indexed by (structure.py draws its blocks from them), as committed."""
+        self.snapshot()  # 503 while loading, as every read
+        return self._store.units(doc_id)
+
     def original(self, doc_id: str) -> Original | None:
         """The file `doc_id` was read from, when it was kept (a PDF's): read from SQLite, as committed."""
         self.snapshot()  # 503 while loading, as every read

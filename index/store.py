@@ -308,6 +308,12 @@ class Store:
             rows = db.execute("SELECT doc_id, pages FROM documents WHERE pages IS NOT NULL")
             return {doc_id: json.loads(pages) for doc_id, pages in rows}
 
+    def units(self, doc_id: str) -> list[tuple[int, int, str, str]]:
+        """(start, end, kind, section) of each unit the document was indexed by, in reading order."""
+        with self.reading() as db:
+            return db.execute('SELECT start, "end", kind, section FROM sentences WHERE doc_id = ? '
+                              "ORDER BY position", (doc_id,)).fetchall()
+
     def original(self, doc_id: str) -> Original | None:
         """The file the document was read from, when it was kept (PDFs)."""
         with self.reading() as db:

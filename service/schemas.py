@@ -86,6 +86,14 @@ class DocumentList(BaseModel):
     documents: list[DocumentSummary]
 
 
+class Block(BaseModel):
+    start: int
+    end: int
+    kind: str = Field(description="paragraph, heading, list_item, code, table_row, quote, signature, "
+                                  "definition, note, or text (a plain file's prose)")
+    level: int = Field(description="A heading's depth (1: outermost); 0 for other blocks.")
+
+
 class DocumentOut(BaseModel):
     doc_id: str
     title: str
@@ -95,6 +103,9 @@ class DocumentOut(BaseModel):
     pages: list[int] | None = Field(description="Where each page of a PDF begins in `text`: `pages[i]` is "
                                     "the offset of page i + 1 (a page without text begins where the next "
                                     "one does). null for unpaged documents.")
+    blocks: list[Block] = Field(default_factory=list, description="The document's blocks in reading order "
+                                "(headings, paragraphs, list items, code, table rows), for drawing `text` "
+                                "by its structure; text between blocks belongs to none.")
 
 
 class DocumentCreated(BaseModel):

@@ -24,6 +24,7 @@ from citeqa.index.loading import (
     make_document,
     parse,
 )
+from citeqa.index.structure import regions
 from citeqa.service.deps import EngineDep, ReadAccess, SettingsDep, WriteAccess
 from citeqa.service.errors import invalid_input
 from citeqa.service.schemas import (
@@ -72,7 +73,7 @@ def read_document(engine: EngineDep, doc_id: PathId) -> dict:
     if doc is None:
         raise DocumentNotFound(f"doc_id: no document {doc_id!r}; GET /v1/documents lists them")
     return {"doc_id": doc.doc_id, "title": doc.title, "text": doc.text, "chunks": doc.chunks,
-            "added_at": doc.added_at, "pages": doc.pages}
+            "added_at": doc.added_at, "pages": doc.pages, "blocks": regions(doc.text, engine.units(doc_id))}
 
 
 @router.get("/{doc_id}/original", response_class=Response, dependencies=[ReadAccess],

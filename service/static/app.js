@@ -8,6 +8,7 @@ const CURRENT_STORE = "citeqa.current";    // the one on screen, shown again aft
 const MAX_CONVERSATIONS = 50;
 const CONTEXT = 90; // code points of the document shown on each side of a quote under the answer
 const MARKER = /\[(\d+)\]/g;
+const BLOCK_KINDS = new Set(["code"]); // quotes drawn as blocks in an answer, with their own line breaks
 
 const $ = (id) => document.getElementById(id);
 const state = {
@@ -121,16 +122,29 @@ function utf16Index(text, codePoints) {
 
 // ---------- the conversation ----------
 
+// The answer with a chip for each marker. Once the citations are in, a quote of code is shown as the code
+// block it is in the document (its own line breaks and indentation), not run into the sentence.
 function renderAnswer(target, text, citations) {
   target.replaceChildren();
   const byId = new Map((citations || []).map((c) => [c.id, c]));
   let last = 0;
+  let line = el("p", "answer-line");
   for (const match of text.matchAll(MARKER)) {
-    target.append(document.createTextNode(text.slice(last, match.index)));
-    target.append(chip(Number(match[1]), byId.get(Number(match[1]))));
+    const citation = byId.get(Number(match[1]));
+    const said = text.slice(last, match.index);
+    if (citation && BLOCK_KINDS.has(citation.kind) && said.trim()) {
+      if (line.childNodes.length) target.append(line);
+      const block = el("pre", `answer-${citation.kind}`);
+      block.append(el("code", "", citation.quote), chip(Number(match[1]), citation));
+      target.append(block);
+      line = el("p", "answer-line");
+    } else {
+      line.append(document.createTextNode(said), chip(Number(match[1]), citation));
+    }
     last = match.index + match[0].length;
   }
-  target.append(document.createTextNode(text.slice(last)));
+  line.append(document.createTextNode(text.slice(last)));
+  if (line.childNodes.length) target.append(line);
 }
 
 function chip(n, citation) {
@@ -242,7 +256,7 @@ function newTurn(question, scope) {
   const asked = el("p", "question", question);
   const reply = el("article", "reply");
   reply.setAttribute("aria-busy", "true");
-  const text = el("p", "answer");
+  const text = el("div", "answer");
   const status = el("p", "meta", "Searching the documents…");
   reply.append(text, status);
   turn.append(asked);
@@ -607,39 +621,123 @@ function closeSide() {
   if (state.opener && document.contains(state.opener)) state.opener.focus();
 }
 
-async function documentText(docId) {
+// The stored document: text, and where available its blocks and page starts (code-point offsets)
+async function storedDocument(docId) {
   if (!state.docs.has(docId)) {
-    const doc = await api(`/v1/documents/${encodeURIComponent(docId)}`);
-    state.docs.set(docId, doc.text);
+    state.docs.set(docId, await api(`/v1/documents/${encodeURIComponent(docId)}`));
   }
   return state.docs.get(docId);
 }
 
+// UTF-16 indexes of ascending code-point offsets, in one pass over the text
+function utf16Many(text, offsets) {
+  const out = new Map();
+  let i = 0;
+  let n = 0;
+  for (const want of offsets) {
+    while (n < want && i < text.length) {
+      const unit = text.charCodeAt(i);
+      i += unit >= 0xd800 && unit <= 0xdbff && i + 1 < text.length ? 2 : 1;
+      n += 1;
+    }
+    out.set(want, i);
+  }
+  return out;
+}
+
+const BLOCK_TAGS = { heading: "h3", code: "pre", signature: "pre", list_item: "div", table_row: "div", quote: "blockquote" };
+
+// Draws `doc.text` by its structure: headings, paragraphs, list items, code and table rows, each an element
+// of its own, with page marks and the span [start, end) (UTF-16) marked. Every character of the text is
+// put in the page once and in order, so the page's text stays the stored text the offsets count in.
+function drawDocument(body, doc, start, end) {
+  const text = doc.text;
+  const blocks = doc.blocks || [];
+  const pages = doc.pages || [];
+  const at = utf16Many(text, [...new Set([...blocks.flatMap((b) => [b.start, b.end]), ...pages])].sort((x, y) => x - y));
+  const pageAt = new Map(pages.map((offset, i) => [at.get(offset), i + 1]));
+  const marks = [];
+  // [a, b) of the text into `into`: page marks where pages begin, the marked span in <mark>
+  const fill = (into, a, b) => {
+    const cuts = [a, b, ...[start, end].filter((x) => x > a && x < b)];
+    for (const [offset] of pageAt) if (offset >= a && offset < b) cuts.push(offset);
+    const sorted = [...new Set(cuts)].sort((x, y) => x - y);
+    for (let i = 0; i < sorted.length - 1; i++) {
+      const [x, y] = [sorted[i], sorted[i + 1]];
+      if (pageAt.has(x)) into.append(pageMark(pageAt.get(x)));
+      const piece = text.slice(x, y);
+      if (start !== undefined && x >= start && y <= end && x < y) {
+        const mark = el("mark", "", piece);
+        marks.push(mark);
+        into.append(mark);
+      } else {
+        into.append(document.createTextNode(piece));
+      }
+    }
+  };
+  body.replaceChildren();
+  body.classList.toggle("structured", blocks.length > 0);
+  let pos = 0;
+  for (const block of blocks) {
+    const [a, b] = [at.get(block.start), at.get(block.end)];
+    if (a < pos) continue; // overlapping: drawn already
+    if (a > pos) fill(body, pos, a);
+    const node = el(BLOCK_TAGS[block.kind] || "p", `block block-${block.kind}`);
+    if (block.kind === "heading") node.setAttribute("aria-level", String(Math.min(6, 2 + (block.level || 1))));
+    fill(node, a, b);
+    body.append(node);
+    pos = b;
+  }
+  fill(body, pos, text.length);
+  if (pageAt.has(text.length)) body.append(pageMark(pageAt.get(text.length)));
+  return marks;
+}
+
+function pageMark(n) {
+  const mark = el("span", "page-mark");
+  mark.dataset.page = String(n); // drawn by CSS, so the page's text stays the document's text
+  mark.setAttribute("role", "separator");
+  mark.setAttribute("aria-label", `Page ${n}`);
+  return mark;
+}
+
 // Opens the cited document beside the answer, the quoted span highlighted and scrolled into view.
+// The page a code-point offset falls on, 1-based, or null for a document without pages
+function pageOf(doc, offset) {
+  const pages = doc.pages || [];
+  let n = 0;
+  while (n < pages.length && pages[n] <= offset) n += 1;
+  return n || null;
+}
+
+// A link that opens the original file (a PDF) at a page, in the vendored pdf.js viewer
+function originalLink(doc, page) {
+  const link = el("a", "original", page ? `Open the original PDF at page ${page}` : "Open the original PDF");
+  link.href = `/pdf.html?doc=${encodeURIComponent(doc.doc_id)}&page=${page || 1}`;
+  link.target = "_blank";
+  link.rel = "noopener";
+  return link;
+}
+
+// Opens a document beside the answer: the cited span (if any) highlighted and scrolled into view.
 async function openSource(span, opener) {
   const opening = ++state.openings; // a later click wins over a fetch still under way
   openSide("source", span.title, opener);
   const body = $("source-text");
   const meta = $("source-meta");
   body.replaceChildren();
-  meta.textContent = "Loading the document…";
-  let text, start, end;
+  meta.replaceChildren("Loading the document…");
+  meta.title = "";
+  const whole = span.start === undefined; // a document opened from the list: read from the top
+  let doc, start, end;
   try {
-    if (span.start === undefined) { // a document opened from the list: read from the top, nothing marked
-      text = await documentText(span.doc_id);
-      if (opening !== state.openings) return;
-      body.append(document.createTextNode(text));
-      meta.textContent = `${counted(Array.from(text).length, "character")}.`;
-      $("source-view").scrollTop = 0;
-      $("side-title").focus({ preventScroll: true });
-      return;
-    }
     for (const fresh of [false, true]) {
       if (fresh) state.docs.delete(span.doc_id); // replaced since it was cached: fetch it again
-      text = await documentText(span.doc_id);
-      start = utf16Index(text, span.start);
-      end = start + utf16Index(text.slice(start), span.end - span.start);
-      if (text.slice(start, end) === (span.quote ?? span.text)) break;
+      doc = await storedDocument(span.doc_id);
+      if (whole) break;
+      start = utf16Index(doc.text, span.start);
+      end = start + utf16Index(doc.text.slice(start), span.end - span.start);
+      if (doc.text.slice(start, end) === (span.quote ?? span.text)) break;
     }
   } catch (error) {
     if (opening !== state.openings) return;
@@ -648,14 +746,25 @@ async function openSource(span, opener) {
     return;
   }
   if (opening !== state.openings) return;
-  const mark = el("mark", "", text.slice(start, end));
-  body.append(document.createTextNode(text.slice(0, start)), mark, document.createTextNode(text.slice(end)));
-  // Ids and offsets are for programs: a reader is told where the quote sits (the API gives the offsets)
-  meta.textContent = `The quoted words are highlighted, about ${Math.round((100 * start) / Math.max(1, text.length))}% of the way into the document.`;
-  meta.title = `${span.doc_id}, characters ${span.start}–${span.end}`;
-  // Scroll the panel only: scrollIntoView would scroll the conversation away as well.
+  const marks = drawDocument(body, doc, start, end);
   const view = $("source-view");
-  view.scrollTop += mark.getBoundingClientRect().top - view.getBoundingClientRect().top - view.clientHeight / 3;
+  const page = whole ? null : pageOf(doc, span.start);
+  // Ids and offsets are for programs: a reader is told where the quote sits (the API gives the offsets)
+  if (whole) {
+    meta.replaceChildren(`${counted(Array.from(doc.text).length, "character")}${doc.pages?.length ? ` on ${counted(doc.pages.length, "page")}` : ""}.`);
+  } else if (page) {
+    meta.replaceChildren(`The quoted words are highlighted, on page ${page} of ${doc.pages.length}.`);
+  } else {
+    meta.replaceChildren(`The quoted words are highlighted, about ${Math.round((100 * start) / Math.max(1, doc.text.length))}% of the way into the document.`);
+    meta.title = `${span.doc_id}, characters ${span.start}–${span.end}`;
+  }
+  if (doc.pages?.length) meta.append(" ", originalLink(doc, page)); // a PDF: its file is kept
+  // Scroll the panel only: scrollIntoView would scroll the conversation away as well.
+  if (marks.length) {
+    view.scrollTop += marks[0].getBoundingClientRect().top - view.getBoundingClientRect().top - view.clientHeight / 3;
+  } else {
+    view.scrollTop = 0;
+  }
   $("side-title").focus({ preventScroll: true });
 }
 

@@ -88,6 +88,29 @@ def test_an_uploaded_html_file_is_reduced_to_text_and_replaced_by_a_second_uploa
     assert httpx.delete(f"{srv.url}/v1/documents/bees", headers=AUTH).status_code == 204
 
 
+def test_a_document_lists_its_blocks_and_a_citation_names_the_kind_of_its_quote(srv):
+    notes = (b"# Kiln log\n\nThe kiln at Brask Mill fires stoneware at 1280 degrees.\n\n## Loading\n\n"
+             b"- Stack the bisque ware on the lower shelf.\n- Leave a finger's gap between pots.\n\n"
+             b"```\nkilnctl ramp --to 1280 --rate 150\nkilnctl hold --minutes 20\n```\n")
+    files = {"file": ("kiln.md", notes, "text/markdown")}
+    assert httpx.post(f"{srv.url}/v1/documents", files=files, headers=AUTH, timeout=60).status_code == 201
+    doc = httpx.get(f"{srv.url}/v1/documents/kiln").json()
+    text = doc["text"]
+    drawn = [(b["kind"], text[b["start"]:b["end"]], b["level"]) for b in doc["blocks"]]
+    assert drawn == [("heading", "Kiln log", 1),
+                     ("paragraph", "The kiln at Brask Mill fires stoneware at 1280 degrees.", 0),
+                     ("heading", "Loading", 2),
+                     ("list_item", "Stack the bisque ware on the lower shelf.", 0),
+                     ("list_item", "Leave a finger's gap between pots.", 0),
+                     ("code", "kilnctl ramp --to 1280 --rate 150\nkilnctl hold --minutes 20", 0)]
+    body = ask(srv.url, "Which kilnctl commands ramp and hold the kiln?")
+    kinds = {c["kind"] for c in body["citations"] if c["doc_id"] == "kiln"}
+    assert "code" in kinds, body["citations"]
+    plain = httpx.get(f"{srv.url}/v1/documents/{next(iter(stored(srv.url)))}").json()
+    assert {b["kind"] for b in plain["blocks"]} <= {"text", "heading", "paragraph"} and plain["blocks"]
+    assert httpx.delete(f"{srv.url}/v1/documents/kiln", headers=AUTH).status_code == 204
+
+
 def test_uploaded_pdf_and_word_files_are_cited_from_their_text(srv):
     """Real files (tests/support/realfiles.py): two pages of the Bash manual's PDF, a Word file."""
     from tests.index.test_formats import pages_of

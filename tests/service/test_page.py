@@ -9,7 +9,9 @@ import httpx
 import pytest
 from playwright.sync_api import expect
 
+from tests.index.test_formats import pages_of
 from tests.support.browser import PHONE
+from tests.support.realfiles import bash_manuals
 from tests.support.servers import serve_copy
 
 QUESTION = "Why does Moscow want Pokrovsk?"
@@ -58,10 +60,11 @@ def one_line(text: str) -> str:
 def open_citation(page, chip, citation: dict) -> None:
     """Clicks a chip (or a source) and checks the side panel highlights exactly the quoted words."""
     chip.click()
-    mark = page.locator("#source-text mark")
-    expect(mark).to_have_text(citation.get("quote", citation.get("text")), use_inner_text=False)
-    assert mark.text_content() == citation.get("quote", citation.get("text"))
-    expect(mark).to_be_in_viewport()
+    quote = citation.get("quote", citation.get("text"))
+    # a quote across blocks (a heading and its paragraph) is marked in each: together, the quote exactly
+    page.wait_for_function("""q => [...document.querySelectorAll('#source-text mark')]
+                                  .map((m) => m.textContent).join('') === q""", arg=quote)
+    expect(page.locator("#source-text mark").first).to_be_in_viewport()
     expect(page.locator("#side-title")).to_have_text(citation["title"])
 
 
@@ -518,7 +521,8 @@ def test_the_scope_limits_the_documents_searched_and_the_passages_read(server, o
         box.uncheck()
     page.locator("#question").fill(QUESTION)
     page.locator("#question").press("Enter")
-    expect(page.locator("#ask-error")).to_have_text("Choose at least one document to search, or All documents.")
+    expect(page.locator("#ask-error")).to_have_text(
+        "Choose at least one document to search, or All documents.")
     expect(page.locator(".turn")).to_have_count(0)
     expect(page.locator("#question")).to_have_value(QUESTION)
 
@@ -569,3 +573,87 @@ def test_a_source_shows_the_words_around_its_quote_and_a_listed_document_opens_t
     expect(page.locator("#side-title")).to_have_text(first["title"])
     assert page.locator("#source-text").text_content() == text
     expect(page.locator("#source-text mark")).to_have_count(0)
+
+
+FERRY = """# Tidewater Ferry Manual
+
+The tidewater ferry runs between Harlow Quay and the Mossbank slipway every forty minutes.
+
+## Starting the engine
+
+Before the first crossing the engineer primes the fuel pump and starts the engine with the ferryctl tool:
+
+```sh
+ferryctl prime --pump 2
+ferryctl start --engine main --warmup 90
+```
+
+## Safety checks
+
+- Count the life jackets: there must be sixty-four aboard.
+- Test the foghorn before leaving Harlow Quay.
+"""
+
+
+def test_a_markdown_document_and_its_quoted_code_show_their_structure(writable, open_page):
+    created = httpx.post(f"{writable}/v1/documents",
+                         files={"file": ("ferry.md", FERRY.encode(), "text/markdown")})
+    assert created.status_code == 201
+    page = open_page(writable).page
+    question = "Which ferryctl commands start the ferry's engine?"
+    expected = api_ask(writable, question)
+    code = [c for c in expected["citations"] if c.get("kind") == "code"]
+    assert code and "\n" in code[0]["quote"], expected["citations"]
+    reply, _ = ask(page, question)
+    # the quoted code keeps its lines in the answer, in a code block, not run into one sentence
+    block = reply.locator(".answer pre code")
+    expect(block).to_have_count(len(code))
+    assert block.first.text_content() == code[0]["quote"]
+
+    open_citation(page, reply.locator(f".chip[data-cite='{code[0]['id']}']"), code[0])
+    view = page.locator("#source-text")
+    expect(view.locator("h3")).to_have_text(
+        ["Tidewater Ferry Manual", "Starting the engine", "Safety checks"])
+    expect(view.locator("pre")).to_have_text(
+        ["ferryctl prime --pump 2\nferryctl start --engine main --warmup 90"])
+    expect(view.locator(".block-list_item")).to_have_count(2)
+    assert view.text_content() == httpx.get(f"{writable}/v1/documents/ferry").json()["text"]
+    httpx.delete(f"{writable}/v1/documents/ferry")
+
+
+def test_a_pdf_citation_names_its_page_marks_the_pages_and_opens_the_original_there(writable, open_page):
+    pdf = pages_of((bash_manuals() / "bashref.pdf").read_bytes(), list(range(10, 16)))
+    created = httpx.post(f"{writable}/v1/documents",
+                         files={"file": ("shellpdf.pdf", pdf, "application/pdf")}, timeout=60)
+    assert created.status_code == 201
+    try:
+        page = open_page(writable).page
+        question = "What is a pipeline?"
+        expected = api_ask(writable, question)
+        cited = [c for c in expected["citations"] if c["doc_id"] == "shellpdf" and c["page"] > 1]
+        assert cited, expected["citations"]
+        reply, _ = ask(page, question)
+        source = reply.locator(".source-link", has=page.locator(f".source-n:text-is('[{cited[0]['id']}]')"))
+        expect(source.locator(".source-page")).to_have_text(f"page {cited[0]['page']}")
+        open_citation(page, source, cited[0])
+        pages = httpx.get(f"{writable}/v1/documents/shellpdf").json()["pages"]
+        expect(page.locator("#source-meta")).to_contain_text(
+            f"The quoted words are highlighted, on page {cited[0]['page']} of {len(pages)}.")
+        marks = page.locator("#source-text .page-mark")
+        expect(marks).to_have_count(len(set(pages)))
+        # the quote sits after its page's mark and before the next one's
+        between = page.evaluate("""(n) => {
+          const mark = document.querySelector('#source-text mark');
+          const at = (p) => document.querySelector(`#source-text .page-mark[data-page="${p}"]`);
+          const after = (a, b) => a.compareDocumentPosition(b) & Node.DOCUMENT_POSITION_FOLLOWING;
+          return Boolean(after(at(n), mark)) && (!at(n + 1) || Boolean(after(mark, at(n + 1))));
+        }""", cited[0]["page"])
+        assert between
+        link = page.locator("#source-meta a.original")
+        expect(link).to_have_text(f"Open the original PDF at page {cited[0]['page']}")
+        with page.context.expect_page() as opened:
+            link.click()
+        viewer = opened.value
+        expect(viewer.locator("#counter")).to_have_text(f"{cited[0]['page']} / 6")
+    finally:
+        httpx.delete(f"{writable}/v1/documents/shellpdf")
