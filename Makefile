@@ -90,7 +90,7 @@ bench: $(VENV)/.eval-deps $(WRK)
 
 # Retake the chat page's screenshots shown in the README.
 screenshots: $(VENV)/.test-deps $(CHROMIUM)
-	$(BIN)/pytest -q tests/service/test_page.py --screenshots docs -k "streams_in or phone"
+	$(BIN)/pytest -q tests/service/test_page.py --screenshots docs -k "streams_in or phone or pdf_citation"
 
 clean:
 	rm -rf var .pytest_cache .ruff_cache

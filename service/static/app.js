@@ -727,7 +727,6 @@ async function openSource(span, opener) {
   const meta = $("source-meta");
   body.replaceChildren();
   meta.replaceChildren("Loading the document…");
-  meta.title = "";
   const whole = span.start === undefined; // a document opened from the list: read from the top
   let doc, start, end;
   try {
@@ -756,7 +755,6 @@ async function openSource(span, opener) {
     meta.replaceChildren(`The quoted words are highlighted, on page ${page} of ${doc.pages.length}.`);
   } else {
     meta.replaceChildren(`The quoted words are highlighted, about ${Math.round((100 * start) / Math.max(1, doc.text.length))}% of the way into the document.`);
-    meta.title = `${span.doc_id}, characters ${span.start}–${span.end}`;
   }
   if (doc.pages?.length) meta.append(" ", originalLink(doc, page)); // a PDF: its file is kept
   // Scroll the panel only: scrollIntoView would scroll the conversation away as well.

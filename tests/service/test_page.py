@@ -621,7 +621,8 @@ def test_a_markdown_document_and_its_quoted_code_show_their_structure(writable, 
     httpx.delete(f"{writable}/v1/documents/ferry")
 
 
-def test_a_pdf_citation_names_its_page_marks_the_pages_and_opens_the_original_there(writable, open_page):
+def test_a_pdf_citation_names_its_page_marks_the_pages_and_opens_the_original_there(writable, open_page,
+                                                                                   shots):
     pdf = pages_of((bash_manuals() / "bashref.pdf").read_bytes(), list(range(10, 16)))
     created = httpx.post(f"{writable}/v1/documents",
                          files={"file": ("shellpdf.pdf", pdf, "application/pdf")}, timeout=60)
@@ -649,6 +650,8 @@ def test_a_pdf_citation_names_its_page_marks_the_pages_and_opens_the_original_th
           return Boolean(after(at(n), mark)) && (!at(n + 1) || Boolean(after(mark, at(n + 1))));
         }""", cited[0]["page"])
         assert between
+        page.mouse.move(0, 0)
+        page.screenshot(path=shots / "chat-pdf-source.png")
         link = page.locator("#source-meta a.original")
         expect(link).to_have_text(f"Open the original PDF at page {cited[0]['page']}")
         with page.context.expect_page() as opened:
