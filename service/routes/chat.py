@@ -134,8 +134,8 @@ def sources(reply: Reply) -> str:
     so every renderer (strict CommonMark too) keeps one line each, and the quotes read as written."""
     if not reply.answer.citations:
         return ""
-    lines = [f"- \\[{c.id}\\] {markdown_text(one_line(c.title))}: “{markdown_text(unmarked(c.quote))}”"
-             for c in reply.answer.citations]
+    lines = [f"- \\[{c.id}\\] {markdown_text(one_line(c.title))}{f', page {c.page}' if c.page else ''}: "
+             f"“{markdown_text(unmarked(c.quote))}”" for c in reply.answer.citations]
     return "\n\nSources:\n\n" + "\n".join(lines)
 
 

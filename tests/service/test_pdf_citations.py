@@ -13,6 +13,7 @@ from citeqa.cluster.shard import ShardServer
 from citeqa.index import sharding
 from citeqa.index.building import sync_folder
 from citeqa.index.pages import page_at
+from citeqa.service.routes.chat import sources
 from tests.index.test_formats import pages_of
 from tests.index.test_pages import letters, pdf_pages
 from tests.support import SETTINGS, chunk_params, new_engine
@@ -64,6 +65,10 @@ def test_pdf_citations_and_passages_name_the_page_they_start_on(shell, engine):
             assert starts_on_its_page(doc.text, doc.pages, c.start, c.end, pdf, c.page), (question, c)
             assert c.as_dict()["page"] == c.page
             cited.add(c.page)
+        # a chat client's Sources list names the page too
+        listed = sources(reply).split("\n\nSources:\n\n")[1].splitlines()
+        assert [line.split(":")[0] for line in listed] == [
+            f"- \\[{c.id}\\] {c.title}, page {c.page}" for c in reply.answer.citations]
         for p in reply.passages:
             assert p.page == page_at(doc.pages, p.start)
             assert starts_on_its_page(doc.text, doc.pages, p.start, p.end, pdf, p.page), (question, p)
