@@ -571,7 +571,16 @@ function fillScope(documents) {
     label.append(input, ` ${doc.title}`);
     box.append(label);
   }
+  $("scope-filter").hidden = documents.length <= 12; // a long collection: find titles by typing
+  filterScope();
   describeScope();
+}
+
+function filterScope() {
+  const words = $("scope-filter").value.trim().toLowerCase();
+  for (const label of $("scope-docs").children) {
+    label.hidden = Boolean(words) && !label.textContent.toLowerCase().includes(words);
+  }
 }
 
 // ---------- example questions, drawn from the collection's own titles ----------
@@ -953,6 +962,7 @@ function wire() {
     describeScope();
   });
   $("scope-docs").addEventListener("change", describeScope);
+  $("scope-filter").addEventListener("input", filterScope);
   $("top-k").addEventListener("input", describeScope);
   $("open-docs").addEventListener("click", () => ($("side").hidden || $("docs-view").hidden ? showDocuments() : closeSide()));
   $("close-side").addEventListener("click", closeSide);

@@ -24,7 +24,9 @@ import httpx
 import pytest
 
 from citeqa.bench.serving import free_port
+from tests.index.test_formats import pages_of
 from tests.support import ROOT
+from tests.support.realfiles import bash_manuals, docx_files
 
 pytestmark = [pytest.mark.slow, pytest.mark.docker]
 
@@ -159,6 +161,21 @@ exec {command}
         for c in body["citations"]:
             text = httpx.get(f"{url}/v1/documents/{c['doc_id']}").json()["text"]
             assert text[c["start"]:c["end"]] == c["quote"]
+        # PDF and Word files are read inside the image too: a real PDF's citation names its page, and
+        # the original opens in the vendored viewer.
+        pdf = pages_of((bash_manuals() / "bashref.pdf").read_bytes(), list(range(10, 16)))
+        added = httpx.post(f"{url}/v1/documents", files={"file": ("shell.pdf", pdf, "application/pdf")},
+                           timeout=120)
+        assert added.status_code == 201, added.text
+        word = (docx_files() / "par-known-styles.docx").read_bytes()
+        added = httpx.post(f"{url}/v1/documents", files={"file": ("styles.docx", word)}, timeout=120)
+        assert added.status_code == 201 and added.json()["chunks"] >= 1, added.text
+        body = httpx.post(f"{url}/v1/ask", json={"question": "What is a pipeline?"}, timeout=60).json()
+        pages = [c["page"] for c in body["citations"] if c["doc_id"] == "shell"]
+        assert pages and all(isinstance(n, int) and n >= 1 for n in pages), body["citations"]
+        assert httpx.get(f"{url}/v1/documents/shell/original").content == pdf
+        assert "pdf.js" in httpx.get(f"{url}/pdf.html").text
+        assert httpx.get(f"{url}/static/vendor/pdfjs/pdf.min.mjs").status_code == 200
         # The index was built from the bundled seeds into the volume, by the unprivileged user.
         db = volume / "citeqa.sqlite3"
         assert db.exists() and db.stat().st_uid == uid

@@ -660,3 +660,25 @@ def test_a_pdf_citation_names_its_page_marks_the_pages_and_opens_the_original_th
         expect(viewer.locator("#counter")).to_have_text(f"{cited[0]['page']} / 6")
     finally:
         httpx.delete(f"{writable}/v1/documents/shellpdf")
+
+
+def test_a_long_collection_offers_a_filter_to_find_documents_to_search(writable, open_page):
+    towns = ["Arlow", "Brisk", "Corran", "Dunmere", "Elsby", "Fallow", "Garth", "Hollin"]
+    for town in towns:
+        added = httpx.post(f"{writable}/v1/documents", timeout=60, json={
+            "doc_id": f"town-{town.lower()}", "title": f"{town} parish notes",
+            "text": f"{town} parish notes\n\nThe parish of {town} keeps a ledger of its wells.\n"})
+        assert added.status_code == 201, added.text
+    try:
+        page = open_page(writable).page
+        page.locator("#scope summary").click()
+        page.locator("#scope-all").uncheck()
+        search = page.locator("#scope-filter")
+        expect(search).to_be_visible()  # 13 documents: more than a glance takes in
+        search.fill("garth")
+        expect(page.locator("#scope-docs label:visible")).to_have_text(["Garth parish notes"])
+        search.fill("")
+        expect(page.locator("#scope-docs label:visible")).to_have_count(5 + len(towns))
+    finally:
+        for town in towns:
+            httpx.delete(f"{writable}/v1/documents/town-{town.lower()}")
