@@ -58,9 +58,12 @@ def test_pdf_headings_come_from_font_sizes_and_hold_the_paragraphs_below(bashref
 
 
 def test_pdf_paragraphs_join_lines_and_pages_and_undo_hyphenation(bashref):
-    # "com-" ends one line of the PDF and "mand interpreter" begins the next
+    # "com-" ends one line of the PDF and "mand interpreter" begins the next (PDFium reports that hyphen
+    # as \x02, the manual spells "command" elsewhere)
     assert "As a command interpreter, the shell provides the user interface" in bashref.text
     assert "com- mand" not in bashref.text and "com-mand" not in bashref.text
+    # "512-" ends a line and "byte blocks" begins the next: a hyphen PDFium left as it is, kept
+    assert "which is in units of 512-byte blocks" in bashref.text
     # a paragraph that runs from page 7 onto page 8 of the PDF is one block
     quoting = span_of(bashref, "Bash is an acronym for ‘Bourne-Again SHell’.")
     assert bashref.text[quoting.start:quoting.end].endswith("taken from the posix specification for the "
@@ -77,6 +80,7 @@ def test_pdf_running_headers_and_page_numbers_are_left_out(bashref):
 def test_pdf_code_in_a_monospaced_font_is_a_code_block_and_bullets_are_list_items(bashref):
     example = span_of(bashref, "bash$ echo a{d,c,b}e")
     assert example.kind == CODE
+    assert '\ncase $ANIMAL in\n  horse | dog | cat) echo -n "four";;\n' in bashref.text  # indented
     step = span_of(bashref, "Reads its input from a file")
     assert step.kind == LIST_ITEM
 
