@@ -17,3 +17,37 @@ copy_flat() {
   done
   echo "copied $count files into $dest"
 }
+
+# installed PKG SRC SUFFIX NAME...: makes sure SRC holds each NAME+SUFFIX, installing the Debian package
+# PKG (without its recommends) when one is missing; fails with a message naming the first still missing.
+installed() {
+  local pkg="$1" src="$2" suffix="$3" name apt
+  shift 3
+  for name in "$@"; do
+    if [ ! -f "$src/$name$suffix" ]; then
+      apt=$(test "$(id -u)" = 0 || echo sudo)
+      $apt apt-get install -y -qq --no-install-recommends "$pkg" >/dev/null
+      break
+    fi
+  done
+  for name in "$@"; do
+    if [ ! -f "$src/$name$suffix" ]; then
+      echo "$src/$name$suffix is missing after installing $pkg (does dpkg exclude /usr/share/doc?)" >&2
+      return 1
+    fi
+  done
+}
+
+# The recipe was not given its one argument, DEST.
+usage_dest() {
+  echo "usage: $0 DEST" >&2
+  exit 2
+}
+
+# copy_debian_docs PKG SRC SUFFIX DEST NAME...: SRC/NAME+SUFFIX of the Debian package PKG, flat into DEST.
+copy_debian_docs() {
+  local pkg="$1" src="$2" suffix="$3" dest="$4"
+  shift 4
+  installed "$pkg" "$src" "$suffix" "$@"
+  printf "%s$suffix\n" "$@" | copy_flat "$src" "$dest" "$suffix"
+}

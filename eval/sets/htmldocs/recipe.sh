@@ -14,27 +14,7 @@ PAGES=(
   api contrib upgrading license
 )
 
-if [ "$#" -ne 1 ]; then
-  echo "usage: $0 DEST" >&2
-  exit 2
-fi
-DEST="$1"
-
-missing=0
-for page in "${PAGES[@]}"; do
-  [ -f "$SRC/$page.html" ] || missing=1
-done
-if [ "$missing" = 1 ]; then
-  APT=$(test "$(id -u)" = 0 || echo sudo)
-  $APT apt-get install -y -qq "$PKG" >/dev/null
-fi
-for page in "${PAGES[@]}"; do
-  if [ ! -f "$SRC/$page.html" ]; then
-    echo "$SRC/$page.html is missing after installing $PKG (does dpkg exclude /usr/share/doc?)" >&2
-    exit 1
-  fi
-done
-
 # shellcheck source=../copy_flat.sh
 source "$(dirname "$0")/../copy_flat.sh"
-printf '%s.html\n' "${PAGES[@]}" | copy_flat "$SRC" "$DEST" .html
+[ "$#" -eq 1 ] || usage_dest
+copy_debian_docs "$PKG" "$SRC" .html "$1" "${PAGES[@]}"

@@ -14,27 +14,7 @@ PKG="texlive-latex-base-doc"
 SRC="/usr/share/doc/texlive-doc/latex/base"
 PDFS=(usrguide clsguide fntguide cfgguide modguide lthooks-doc lppl)
 
-if [ "$#" -ne 1 ]; then
-  echo "usage: $0 DEST" >&2
-  exit 2
-fi
-DEST="$1"
-
-missing=0
-for pdf in "${PDFS[@]}"; do
-  [ -f "$SRC/$pdf.pdf" ] || missing=1
-done
-if [ "$missing" = 1 ]; then
-  APT=$(test "$(id -u)" = 0 || echo sudo)
-  $APT apt-get install -y -qq --no-install-recommends "$PKG" >/dev/null
-fi
-for pdf in "${PDFS[@]}"; do
-  if [ ! -f "$SRC/$pdf.pdf" ]; then
-    echo "$SRC/$pdf.pdf is missing after installing $PKG (does dpkg exclude /usr/share/doc?)" >&2
-    exit 1
-  fi
-done
-
 # shellcheck source=../copy_flat.sh
 source "$(dirname "$0")/../copy_flat.sh"
-printf '%s.pdf\n' "${PDFS[@]}" | copy_flat "$SRC" "$DEST" .pdf
+[ "$#" -eq 1 ] || usage_dest
+copy_debian_docs "$PKG" "$SRC" .pdf "$1" "${PDFS[@]}"
