@@ -110,16 +110,6 @@ function oneLine(text) {
   return text.split(/\s+/).filter(Boolean).join(" ");
 }
 
-// Offsets count Unicode code points (as Python does); JavaScript strings index UTF-16 units.
-function utf16Index(text, codePoints) {
-  let i = 0;
-  for (let n = 0; n < codePoints && i < text.length; n++) {
-    const unit = text.charCodeAt(i);
-    i += unit >= 0xd800 && unit <= 0xdbff && i + 1 < text.length ? 2 : 1;
-  }
-  return i;
-}
-
 // ---------- the conversation ----------
 
 // The answer with a chip for each marker. Once the citations are in, a quote of code is shown as the code
@@ -263,7 +253,6 @@ function newTurn(question, scope) {
   if (scope?.doc_ids) turn.append(el("p", "scoped", `In ${scopeWords(scope.doc_ids)}`));
   turn.append(reply);
   $("turns").append(turn);
-  turn.scrollIntoView({ block: "end" });
   return { turn, reply, text, status };
 }
 
@@ -378,6 +367,7 @@ async function ask(question, scope = currentScope()) {
   $("ask-error").textContent = "";
   const began = performance.now();
   const view = newTurn(question, scope);
+  view.turn.scrollIntoView({ block: "end" });
   const conversation = state.conversation; // the answer joins the conversation it was asked in
   try {
     const response = await fetch("/v1/ask/stream", {
@@ -638,7 +628,8 @@ async function storedDocument(docId) {
   return state.docs.get(docId);
 }
 
-// UTF-16 indexes of ascending code-point offsets, in one pass over the text
+// Offsets count Unicode code points (as Python does); JavaScript strings index UTF-16 units. The UTF-16
+// indexes of ascending code-point offsets, in one pass over the text.
 function utf16Many(text, offsets) {
   const out = new Map();
   let i = 0;
@@ -743,8 +734,8 @@ async function openSource(span, opener) {
       if (fresh) state.docs.delete(span.doc_id); // replaced since it was cached: fetch it again
       doc = await storedDocument(span.doc_id);
       if (whole) break;
-      start = utf16Index(doc.text, span.start);
-      end = start + utf16Index(doc.text.slice(start), span.end - span.start);
+      const at = utf16Many(doc.text, [span.start, span.end]);
+      [start, end] = [at.get(span.start), at.get(span.end)];
       if (doc.text.slice(start, end) === (span.quote ?? span.text)) break;
     }
   } catch (error) {

@@ -571,6 +571,7 @@ def test_a_source_shows_the_words_around_its_quote_and_a_listed_document_opens_t
     page.locator("#open-docs").click()
     page.locator(".doc-list .doc-title", has_text=first["title"]).click()
     expect(page.locator("#side-title")).to_have_text(first["title"])
+    expect(page.locator("#source-meta")).not_to_have_text("Loading the document…")  # fetched and drawn
     assert page.locator("#source-text").text_content() == text
     expect(page.locator("#source-text mark")).to_have_count(0)
 
